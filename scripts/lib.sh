@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers for the project scripts. Source it; do not run it.
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=$TOP/build
+LINUX=$BUILD/linux
+DEB_PKG=linux-source-6.12
+DEB_TARBALL=/usr/src/linux-source-6.12.tar.xz
+JOBS=${JOBS:-$(nproc)}
+mkdir -p "$BUILD"
+
+_t0=$(date +%s)
+
+# A stage banner with the time since the script started.
+stage() {
+	printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - _t0 ))" "$*"
+}
+
+info() { printf '    %s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+	printf 'error: %s\n' "$*" >&2
+	exit 1
+}
+
+# The Debian package version of the installed kernel source.
+deb_version() {
+	dpkg-query -W -f='${Version}' "$DEB_PKG" 2>/dev/null
+}
+
+# The Debian version recorded in the base commit of build/linux, if any.
+tree_base_version() {
+	git -C "$LINUX" log -1 --format=%B base 2>/dev/null |
+		sed -n 's/^Debian-Version: //p'
+}
+
+# ccache wraps the compiler; its directory lives under build/ so that CI and
+# developers share nothing by accident but a rebuild of the same tree is fast.
+export CCACHE_DIR=${CCACHE_DIR:-$BUILD/ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+export CCACHE_NOHASHDIR=1
+export CCACHE_BASEDIR=$BUILD
+
+# The patch files named by patches/series, in order, comments skipped.
+series_patches() {
+	[ -f "$TOP/patches/series" ] || return 0
+	sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$TOP/patches/series" | sed '/^$/d'
+}
+
+# The cover letter is patch 0 of the series; it is not applied.
+is_cover_letter() {
+	grep -qE '^Subject: \[PATCH( v[0-9]+)? 0+/[0-9]+\]' "$1"
+}
