@@ -376,6 +376,20 @@ static int queue_set_nonblock(struct iof_queue *q)
 	return 0;
 }
 
+/* Finish a queue the kernel made (@rc == 0), or undo queue_new() */
+static struct iof_queue *queue_made(struct iof_queue *q, int rc,
+				    uint32_t fault_id, int fault_fd)
+{
+	if (rc) {
+		queue_fail(q);
+		return NULL;
+	}
+	q->fault_id = fault_id;
+	q->fault_fd = fault_fd;
+	queue_set_nonblock(q);
+	return q;
+}
+
 struct iof_queue *iof_queue_create(int iommufd, const struct iof_config *cfg)
 {
 	struct iommu_fault_alloc cmd = {
@@ -389,14 +403,8 @@ struct iof_queue *iof_queue_create(int iommufd, const struct iof_config *cfg)
 		return NULL;
 	if (q->eventfd >= 0)
 		cmd.eventfd = q->eventfd;
-	if (ioctl(iommufd, IOMMU_FAULT_QUEUE_ALLOC, &cmd)) {
-		queue_fail(q);
-		return NULL;
-	}
-	q->fault_id = cmd.out_fault_id;
-	q->fault_fd = cmd.out_fault_fd;
-	queue_set_nonblock(q);
-	return q;
+	return queue_made(q, ioctl(iommufd, IOMMU_FAULT_QUEUE_ALLOC, &cmd),
+			  cmd.out_fault_id, cmd.out_fault_fd);
 }
 
 struct iof_queue *iof_queue_alloc_nested(int iommufd, uint32_t dev_id,
@@ -423,14 +431,9 @@ struct iof_queue *iof_queue_alloc_nested(int iommufd, uint32_t dev_id,
 		return NULL;
 	if (q->eventfd >= 0)
 		cmd.fault_eventfd = q->eventfd;
-	if (ioctl(iommufd, IOMMU_HWPT_ALLOC, &cmd)) {
-		queue_fail(q);
-		return NULL;
-	}
-	q->fault_id = cmd.out_fault_id;
-	q->fault_fd = cmd.out_fault_fd;
-	queue_set_nonblock(q);
-	if (hwpt_id)
+	q = queue_made(q, ioctl(iommufd, IOMMU_HWPT_ALLOC, &cmd),
+		       cmd.out_fault_id, cmd.out_fault_fd);
+	if (q && hwpt_id)
 		*hwpt_id = cmd.out_hwpt_id;
 	return q;
 }
