@@ -213,8 +213,10 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	/* make check counts the verdict as TAP */
+	bool tap = argc > 1 && !strcmp(argv[1], "--tap");
 	struct iof_config cfg = {
 		.flags = IOMMU_FAULT_QUEUE_RECORDS | IOMMU_FAULT_QUEUE_EVENTFD,
 		.depth = DEPTH,
@@ -234,6 +236,8 @@ int main(void)
 	    (rc = mock_parent_alloc(d.fd, d.dev_id, ioas_id, &parent_id)))
 		fail("mock device", rc);
 
+	if (tap)
+		printf("TAP version 13\n1..1\n");
 	printf("fault_demo: a guest's virtual IOMMU, backed by iommufd\n\n");
 	d.q = iof_queue_alloc_nested(d.fd, d.dev_id, parent_id,
 				     IOMMU_HWPT_DATA_SELFTEST, &mock_s1_data,
@@ -325,5 +329,7 @@ int main(void)
 	free(lat);
 	printf("\nfault_demo: %s\n", bad ? "FAILED: the VMM and the device disagree" :
 	       "every fault accounted for, every group answered exactly once");
+	if (tap)
+		printf("%sok 1 fault_demo\n", bad ? "not " : "");
 	return bad ? 1 : 0;
 }

@@ -398,13 +398,15 @@ struct iof_queue *iof_queue_create(int iommufd, const struct iof_config *cfg)
 		.depth = cfg ? cfg->depth : 0,
 	};
 	struct iof_queue *q = queue_new(iommufd, cfg);
+	int rc;
 
 	if (!q)
 		return NULL;
 	if (q->eventfd >= 0)
 		cmd.eventfd = q->eventfd;
-	return queue_made(q, ioctl(iommufd, IOMMU_FAULT_QUEUE_ALLOC, &cmd),
-			  cmd.out_fault_id, cmd.out_fault_fd);
+	/* The ioctl fills in cmd: call it before reading the results */
+	rc = ioctl(iommufd, IOMMU_FAULT_QUEUE_ALLOC, &cmd);
+	return queue_made(q, rc, cmd.out_fault_id, cmd.out_fault_fd);
 }
 
 struct iof_queue *iof_queue_alloc_nested(int iommufd, uint32_t dev_id,
@@ -426,13 +428,14 @@ struct iof_queue *iof_queue_alloc_nested(int iommufd, uint32_t dev_id,
 		.fault_depth = cfg ? cfg->depth : 0,
 	};
 	struct iof_queue *q = queue_new(iommufd, cfg);
+	int rc;
 
 	if (!q)
 		return NULL;
 	if (q->eventfd >= 0)
 		cmd.fault_eventfd = q->eventfd;
-	q = queue_made(q, ioctl(iommufd, IOMMU_HWPT_ALLOC, &cmd),
-		       cmd.out_fault_id, cmd.out_fault_fd);
+	rc = ioctl(iommufd, IOMMU_HWPT_ALLOC, &cmd);
+	q = queue_made(q, rc, cmd.out_fault_id, cmd.out_fault_fd);
 	if (q && hwpt_id)
 		*hwpt_id = cmd.out_hwpt_id;
 	return q;
