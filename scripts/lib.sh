@@ -40,6 +40,11 @@ export CCACHE_DIR=${CCACHE_DIR:-$BUILD/ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 export CCACHE_NOHASHDIR=1
 export CCACHE_BASEDIR=$BUILD
+# Depend mode takes the headers from the compiler's -MMD output instead of
+# running the preprocessor a second time: a cold kernel build (every CI run)
+# took 11 minutes through ccache's default mode and takes 8 with this,
+# against 7.6 without ccache; hits are as good (97% in a second O= folder).
+export CCACHE_DEPEND=${CCACHE_DEPEND:-1}
 
 # The patch files named by patches/series, in order, comments skipped.
 series_patches() {
