@@ -5,7 +5,7 @@
 #   make check    every test (what CI runs): tree, kernels, selftests, VM
 #   make bench    the benchmark, patched against the unpatched base
 #   make lint     checkpatch, sparse, kernel-doc, bisect build, docs
-#   make tree     build/linux = Debian's 6.12 + patches/ (FORCE=1 discards
+#   make tree     build/linux = Debian's 7.3 + patches/ (FORCE=1 discards
 #                 unexported commits)
 #   make export   commits base..HEAD of build/linux -> patches/
 #   make soak DURATION=600   a longer stress run on the debug kernel

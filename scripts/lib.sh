@@ -4,8 +4,8 @@
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$TOP/build
 LINUX=$BUILD/linux
-DEB_PKG=linux-source-6.12
-DEB_TARBALL=/usr/src/linux-source-6.12.tar.xz
+DEB_PKG=linux-source-7.3
+DEB_TARBALL=/usr/src/$DEB_PKG.tar.xz
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$BUILD"
 

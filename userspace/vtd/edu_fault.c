@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * edu_fault: make QEMU's "edu" PCI device DMA to IOVAs its domain does not
+ * map, behind QEMU's emulated VT-d with first-stage translation, and check
+ * what the kernel made of the DMAR faults.
+ *
+ * It runs as /init's command in the test guest of scripts/vm-run, on a kernel
+ * booted with intel_iommu=on,sm_on and QEMU's
+ *   -device intel-iommu,x-scalable-mode=on,x-flts=on -device edu
+ * It binds edu to vfio-pci, attaches it to an IOAS of /dev/iommu (a paging
+ * domain, first-stage on this VT-d: the host owns it), maps one page, makes
+ * edu read and write that page (no fault), then read from and write to two
+ * IOVAs that are not mapped. Then it checks, in TAP:
+ *   - the mapped DMA moved the data and raised no fault;
+ *   - each unmapped DMA left a DMAR fault in the kernel log, with a
+ *     first-stage fault reason, the edu's source-id and the IOVA;
+ *   - the fault forwarding log of the VT-d driver queued those records and
+ *     forwarded none (no vIOMMU owns this domain);
+ * The debug kernel's console is scanned by make check as for every run.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#define EDU_VENDOR	0x1234
+#define EDU_DEVICE	0x11e8
+/* edu registers (QEMU docs/specs/edu.rst) */
+#define EDU_DMA_SRC	0x80
+#define EDU_DMA_DST	0x88
+#define EDU_DMA_CNT	0x90
+#define EDU_DMA_CMD	0x98
+#define EDU_CMD_RUN	0x1
+#define EDU_CMD_TO_PCI	0x2
+#define EDU_BUF		0x40000	/* edu's own DMA buffer */
+
+/* IOVAs below edu's 28-bit DMA mask */
+#define IOVA_MAPPED	0x00100000ULL
+#define IOVA_READ	0x02345000ULL
+#define IOVA_WRITE	0x03456000ULL
+
+static int tests, failed;
+
+static void ok(bool cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%sok %d - ", cond ? "" : "not ", ++tests);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	failed += !cond;
+}
+
+static void die(const char *what)
+{
+	printf("Bail out! %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+static unsigned long read_hex(const char *dir, const char *name)
+{
+	char path[512], buf[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return strtoul(buf, NULL, 16);
+}
+
+/* The PCI address (0000:00:03.0) of the edu device */
+static bool find_edu(char *bdf, size_t len)
+{
+	struct dirent *de;
+	char dir[512];
+	DIR *d;
+
+	d = opendir("/sys/bus/pci/devices");
+	if (!d)
+		return false;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s", de->d_name);
+		if (read_hex(dir, "vendor") == EDU_VENDOR &&
+		    read_hex(dir, "device") == EDU_DEVICE) {
+			snprintf(bdf, len, "%s", de->d_name);
+			closedir(d);
+			return true;
+		}
+	}
+	closedir(d);
+	return false;
+}
+
+/* /dev/vfio/devices/vfioN of the device, once vfio-pci has it */
+static int open_vfio_cdev(const char *bdf)
+{
+	char path[512];
+	struct dirent *de;
+	DIR *d;
+	int i;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+	for (i = 0; i < 50 && !(d = opendir(path)); i++)
+		usleep(100000);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "vfio", 4))
+			continue;
+		snprintf(path, sizeof(path), "/dev/vfio/devices/%s", de->d_name);
+		closedir(d);
+		return open(path, O_RDWR);
+	}
+	closedir(d);
+	return -1;
+}
+
+static volatile uint8_t *bar0;
+
+static uint64_t rd64(unsigned int off)
+{
+	return *(volatile uint64_t *)(bar0 + off);
+}
+
+static void wr64(unsigned int off, uint64_t val)
+{
+	*(volatile uint64_t *)(bar0 + off) = val;
+}
+
+/* Run one edu DMA and wait for edu to finish it (it runs from a timer) */
+static bool edu_dma(uint64_t src, uint64_t dst, uint64_t cnt, uint64_t cmd)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	int i;
+
+	wr64(EDU_DMA_SRC, src);
+	wr64(EDU_DMA_DST, dst);
+	wr64(EDU_DMA_CNT, cnt);
+	wr64(EDU_DMA_CMD, cmd | EDU_CMD_RUN);
+	for (i = 0; i < 1000; i++) {
+		if (!(rd64(EDU_DMA_CMD) & EDU_CMD_RUN))
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+/* The DMAR fault lines of the kernel log, from /dev/kmsg */
+static char *kernel_log(void)
+{
+	static char log[1 << 16];
+	size_t len = 0;
+	char rec[1024];
+	ssize_t n;
+	int fd;
+
+	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	if (fd < 0)
+		die("open /dev/kmsg");
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		const char *msg;
+
+		if (n <= 0)
+			continue;
+		rec[n] = 0;
+		/* "level,seq,time,flags;message" */
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		if (strstr(msg, "DMAR: [DMA") &&
+		    len + strlen(msg) + 2 < sizeof(log)) {
+			len += sprintf(log + len, "# %s", msg);
+		}
+	}
+	close(fd);
+	log[len] = 0;
+	return log;
+}
+
+/* A log line for a fault at @iova, with its reason code, or -1 */
+static int fault_reason(const char *log, const char *kind, uint64_t iova)
+{
+	char addr[64];
+	const char *p;
+
+	snprintf(addr, sizeof(addr), "fault addr 0x%" PRIx64 " [fault reason 0x", iova);
+	for (p = log; (p = strstr(p, addr)); p++) {
+		const char *line = p;
+
+		while (line > log && line[-1] != '\n')
+			line--;
+		if (strstr(line, kind) && strstr(line, kind) < p)
+			return strtol(p + strlen(addr), NULL, 16);
+	}
+	return -1;
+}
+
+/* The first-stage reasons of the scalable-mode table (as the driver's) */
+static bool first_stage(int reason)
+{
+	return (reason >= 0x70 && reason <= 0x77) ||
+	       (reason >= 0x80 && reason <= 0x82) ||
+	       reason == 0x85 || reason == 0x86 || reason == 0x90;
+}
+
+static void forwarding(uint64_t *queued, uint64_t *forwarded, uint64_t *lost)
+{
+	char line[256];
+	FILE *f;
+
+	*queued = *forwarded = *lost = 0;
+	f = fopen("/sys/kernel/debug/iommu/intel/fault_forwarding", "r");
+	if (!f)
+		die("fault_forwarding");
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t q, fw, l;
+
+		printf("# %s", line);
+		if (sscanf(strchr(line, ':') + 1, " queued %" SCNu64
+			   " forwarded %" SCNu64 " lost %" SCNu64, &q, &fw, &l) == 3) {
+			*queued += q;
+			*forwarded += fw;
+			*lost += l;
+		}
+	}
+	fclose(f);
+}
+
+int main(void)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct vfio_region_info reg = { .argsz = sizeof(reg) };
+	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
+	struct iommu_ioas_map map = { .size = sizeof(map) };
+	uint64_t queued, forwarded, lost, q0, f0, l0;
+	int iommufd, dev, reason_r, reason_w;
+	char bdf[256], path[512];
+	uint16_t cmd = 0;
+	uint8_t *page;
+	char *log;
+
+	printf("TAP version 13\n1..8\n");
+	if (!find_edu(bdf, sizeof(bdf)))
+		die("no edu device");
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
+	if (write_file(path, "vfio-pci") ||
+	    write_file("/sys/bus/pci/drivers_probe", bdf))
+		die("bind edu to vfio-pci");
+	dev = open_vfio_cdev(bdf);
+	if (dev < 0)
+		die("open the vfio cdev");
+	iommufd = open("/dev/iommu", O_RDWR);
+	if (iommufd < 0)
+		die("open /dev/iommu");
+	bind.iommufd = iommufd;
+	if (ioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		die("VFIO_DEVICE_BIND_IOMMUFD");
+	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &ioas))
+		die("IOMMU_IOAS_ALLOC");
+	attach.pt_id = ioas.out_ioas_id;
+	if (ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
+		die("VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+
+	page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
+		die("mmap");
+	memset(page, 0x5a, 4096);
+	map.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+		    IOMMU_IOAS_MAP_WRITEABLE;
+	map.ioas_id = ioas.out_ioas_id;
+	map.user_va = (uintptr_t)page;
+	map.length = 4096;
+	map.iova = IOVA_MAPPED;
+	if (ioctl(iommufd, IOMMU_IOAS_MAP, &map))
+		die("IOMMU_IOAS_MAP");
+
+	reg.index = VFIO_PCI_BAR0_REGION_INDEX;
+	if (ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &reg))
+		die("BAR0 info");
+	bar0 = mmap(NULL, reg.size, PROT_READ | PROT_WRITE, MAP_SHARED, dev,
+		    reg.offset);
+	if (bar0 == MAP_FAILED)
+		die("mmap BAR0");
+	/* Bus mastering, through the config space region */
+	reg.index = VFIO_PCI_CONFIG_REGION_INDEX;
+	if (ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &reg) ||
+	    pread(dev, &cmd, 2, reg.offset + 4) != 2)
+		die("PCI command");
+	cmd |= 0x4;
+	if (pwrite(dev, &cmd, 2, reg.offset + 4) != 2)
+		die("bus master");
+
+	forwarding(&q0, &f0, &l0);
+
+	/* Mapped: page -> edu buffer -> page + 2048 */
+	ok(edu_dma(IOVA_MAPPED, EDU_BUF, 64, 0) &&
+	   edu_dma(EDU_BUF, IOVA_MAPPED + 2048, 64, EDU_CMD_TO_PCI) &&
+	   !memcmp(page, page + 2048, 64) && page[2048] == 0x5a,
+	   "edu copies through a mapped IOVA");
+
+	/* Unmapped: a read and a write that the IOMMU must stop */
+	ok(edu_dma(IOVA_READ, EDU_BUF, 64, 0), "edu finished a read of an unmapped IOVA");
+	ok(edu_dma(EDU_BUF, IOVA_WRITE, 64, EDU_CMD_TO_PCI),
+	   "edu finished a write to an unmapped IOVA");
+
+	/* dmar_fault() logged and queued them; the work item had time to run */
+	usleep(200000);
+	log = kernel_log();
+	fputs(log, stdout);
+	reason_r = fault_reason(log, "DMA Read", IOVA_READ);
+	reason_w = fault_reason(log, "DMA Write", IOVA_WRITE);
+	ok(first_stage(reason_r), "DMAR logged the read fault, reason 0x%x",
+	   reason_r);
+	ok(first_stage(reason_w), "DMAR logged the write fault, reason 0x%x",
+	   reason_w);
+	ok(fault_reason(log, "DMA", IOVA_MAPPED) < 0,
+	   "no fault for the mapped IOVA");
+
+	forwarding(&queued, &forwarded, &lost);
+	ok(queued - q0 >= 2 && lost == l0,
+	   "the fault log queued the first-stage records (%" PRIu64 ")",
+	   queued - q0);
+	ok(forwarded == f0, "nothing forwarded: the host owns this domain");
+
+	printf("# %d tests, %d failed\n", tests, failed);
+	return failed ? 1 : 0;
+}
