@@ -229,7 +229,7 @@ static int fault_reason(const char *log, const char *kind, uint64_t iova)
 /* The first-stage reasons of the scalable-mode table (as the driver's) */
 static bool first_stage(int reason)
 {
-	return (reason >= 0x70 && reason <= 0x77) ||
+	return (reason >= 0x71 && reason <= 0x74) ||
 	       (reason >= 0x80 && reason <= 0x82) ||
 	       reason == 0x85 || reason == 0x86 || reason == 0x90;
 }
