@@ -56,3 +56,16 @@ series_patches() {
 is_cover_letter() {
 	grep -qE '^Subject: \[PATCH( v[0-9]+)? 0+/[0-9]+\]' "$1"
 }
+
+# Two cores: one kernel build at a time, whoever starts it (make check,
+# make lint, scripts/mutants, a second shell). Held until the caller exits;
+# its children inherit it.
+kbuild_lock() {
+	[ -n "${KBUILD_LOCKED:-}" ] && return 0
+	exec 9>"$BUILD/.kbuild.lock"
+	if ! flock -n 9; then
+		info "waiting for another kernel build to finish ($BUILD/.kbuild.lock)"
+		flock 9
+	fi
+	export KBUILD_LOCKED=1
+}
