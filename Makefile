@@ -4,6 +4,8 @@
 #   make run      build, boot and run the reference fault service demo
 #   make check    every test (what CI runs): tree, kernels, selftests, VM
 #   make bench    the benchmark, patched against the unpatched base
+#   make qemu-base  Debian's QEMU 10 as the iommufd user of the emulated
+#                 VT-d's edu device, on the base and the patched kernel
 #   make lint     checkpatch, sparse, kernel-doc, bisect build, docs
 #   make tree     build/linux = Debian's 7.3 + patches/ (FORCE=1 discards
 #                 unexported commits)
@@ -13,7 +15,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .PHONY: help deps tree export kernel selftests check run bench lint soak \
-	userspace clean distclean
+	userspace clean distclean qemu-base
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -41,6 +43,9 @@ run:
 
 bench:
 	@scripts/bench
+
+qemu-base:
+	@scripts/qemu-base
 
 lint:
 	@scripts/lint

@@ -69,7 +69,7 @@ static struct {
 	unsigned int nr_answering;
 	uint64_t rtt[MAX_GRPID];	/* report to answer written, ns */
 	unsigned int nr_rtt;
-	unsigned int success, invalid, lost_faults, lost_headers;
+	unsigned int success, invalid, lost_faults, lost_headers, unmatched;
 	unsigned int vevents, vlost, bad_virt_id;
 	unsigned int shown, vshown;
 } d;
@@ -139,9 +139,13 @@ static void *devices(void *arg)
 	return NULL;
 }
 
-/* The guest's fault handler: it can map what is in its window */
-static void on_group(struct iof_queue *q, const struct iof_group *g,
-		     void *arg)
+/*
+ * The guest's fault handler: it can map what is in its window. Its page
+ * group response names the group as a guest's does, by device, PASID and
+ * page request group index, not by the kernel's cookie.
+ */
+static int on_group(struct iof_queue *q, const struct iof_group *g,
+		    void *arg)
 {
 	bool ok = true;
 	uint32_t i;
@@ -150,8 +154,9 @@ static void on_group(struct iof_queue *q, const struct iof_group *g,
 		if (g->faults[i].addr < WINDOW_START ||
 		    g->faults[i].addr >= WINDOW_END)
 			ok = false;
-	iof_answer(q, g->cookie, ok ? IOMMUFD_PAGE_RESP_SUCCESS :
-				      IOMMUFD_PAGE_RESP_INVALID);
+	if (iof_answer_by(q, g->dev_id, g->pasid_valid, g->pasid, g->grpid,
+			  ok ? IOF_RESP_SUCCESS : IOF_RESP_INVALID))
+		d.unmatched++;
 	if (ok)
 		d.success++;
 	else
@@ -172,6 +177,8 @@ static void on_group(struct iof_queue *q, const struct iof_group *g,
 		if (d.shown == 6)
 			printf("  ... (further page requests answered quietly)\n");
 	}
+	/* The guest took it: it answered above */
+	return 0;
 }
 
 static void on_lost(struct iof_queue *q, uint32_t seq, uint32_t count,
@@ -235,8 +242,8 @@ static void setup(void)
 		.depth = VDEPTH,
 		.flags = IOMMU_VEVENTQ_ALLOC_EVENTFD,
 	};
+	int rc_attach_b, rc_iopf_b;
 	uint32_t hwpt;
-	int rc;
 
 	d.fd = mock_open();
 	if (d.fd < 0)
@@ -257,19 +264,40 @@ static void setup(void)
 	check("vDEVICE B", mock_vdevice_alloc(d.fd, d.viommu_id, d.dev_b,
 					      VIRT_B, &d.vdev_b));
 
-	printf("fault_demo: a guest's virtual IOMMU, backed by iommufd\n\n");
-	printf("  kernel: fault queue eventfd %s, bounded %s, one-step IOPF_CAPABLE %s, vEVENTQ eventfd %s\n",
-	       d.caps.fault_eventfd ? "yes" : "no",
-	       d.caps.fault_bounded ? "yes" : "no",
-	       d.caps.iopf_capable ? "yes" : "no",
-	       d.caps.veventq_eventfd ? "yes" : "no");
-
 	d.q = iof_queue_alloc_nested(d.fd, d.dev_a, d.viommu_id,
 				     IOMMU_HWPT_DATA_SELFTEST, &mock_s1_data,
 				     sizeof(mock_s1_data), &cfg, &d.hwpt_a);
 	if (!d.q)
 		fail("IOPF-capable nested HWPT", errno);
 	check("attach A", mock_replace(d.fd, d.stdev_a, d.hwpt_a));
+
+	/* B cannot have a fault capable HWPT, as on VT-d without PRI */
+	check("nested HWPT", mock_nested_alloc(d.fd, d.dev_b, d.viommu_id,
+					       iof_queue_id(d.q), &hwpt));
+	rc_attach_b = mock_replace(d.fd, d.stdev_b, hwpt);
+	if (!rc_attach_b)
+		fail("device without PRI took a fault capable HWPT", EINVAL);
+	check("destroy HWPT", mock_destroy(d.fd, hwpt));
+	check("nested HWPT", mock_nested_alloc(d.fd, d.dev_b, d.viommu_id, 0,
+					       &d.hwpt_b));
+	check("attach B", mock_replace(d.fd, d.stdev_b, d.hwpt_b));
+	rc_iopf_b = mock_trigger_iopf(d.fd, d.dev_b, 0, 0, 1, WINDOW_START);
+	if (!rc_iopf_b)
+		fail("device without PRI sent a page request", EINVAL);
+	d.b_refused = 1;
+
+	d.vq = iof_veventq_create(d.fd, d.viommu_id, &vcfg);
+	if (!d.vq)
+		fail("vEVENTQ", errno);
+
+	/* What the probe found, and what the allocations learned */
+	check("probe", iof_probe(d.fd, &d.caps));
+	printf("fault_demo: a guest's virtual IOMMU, backed by iommufd\n\n");
+	printf("  kernel: fault queue eventfd %s, bounded %s, one-step IOPF_CAPABLE %s, vEVENTQ eventfd %s\n",
+	       d.caps.fault_eventfd ? "yes" : "no",
+	       d.caps.fault_bounded ? "yes" : "no",
+	       d.caps.iopf_capable == IOF_CAP_YES ? "yes" : "no",
+	       d.caps.veventq_eventfd == IOF_CAP_YES ? "yes" : "no");
 	printf("  device A (PRI, PASIDs): nested HWPT %u and fault queue %u %s,\n"
 	       "    %s queue%s, waited on through %s\n",
 	       d.hwpt_a, iof_queue_id(d.q),
@@ -282,29 +310,10 @@ static void setup(void)
 		       " of depth 32" : "",
 	       iof_queue_flags(d.q) & IOMMU_FAULT_QUEUE_EVENTFD ?
 		       "its eventfd" : "poll() on the fault fd");
-
-	/* B cannot have a fault capable HWPT, as on VT-d without PRI */
-	check("nested HWPT", mock_nested_alloc(d.fd, d.dev_b, d.viommu_id,
-					       iof_queue_id(d.q), &hwpt));
-	rc = mock_replace(d.fd, d.stdev_b, hwpt);
 	printf("  device B (no PRI): a fault capable HWPT is refused: %s\n",
-	       rc ? strerror(-rc) : "ACCEPTED (wrong)");
-	if (!rc)
-		fail("device without PRI took a fault capable HWPT", EINVAL);
-	check("destroy HWPT", mock_destroy(d.fd, hwpt));
-	check("nested HWPT", mock_nested_alloc(d.fd, d.dev_b, d.viommu_id, 0,
-					       &d.hwpt_b));
-	check("attach B", mock_replace(d.fd, d.stdev_b, d.hwpt_b));
-	rc = mock_trigger_iopf(d.fd, d.dev_b, 0, 0, 1, WINDOW_START);
+	       strerror(-rc_attach_b));
 	printf("    and it sends no page request: %s\n",
-	       rc ? strerror(-rc) : "SENT (wrong)");
-	if (!rc)
-		fail("device without PRI sent a page request", EINVAL);
-	d.b_refused = 1;
-
-	d.vq = iof_veventq_create(d.fd, d.viommu_id, &vcfg);
-	if (!d.vq)
-		fail("vEVENTQ", errno);
+	       strerror(-rc_iopf_b));
 	printf("    its nested HWPT %u has no fault queue; vEVENTQ %u of depth %u on vIOMMU %u,\n"
 	       "    waited on through %s\n\n",
 	       d.hwpt_b, iof_veventq_id(d.vq), VDEPTH, d.viommu_id,
@@ -415,10 +424,11 @@ int main(int argc, char **argv)
 	    a.groups - a.success - a.invalid - a.failure,
 	    !st->outstanding && a.groups == a.success + a.invalid + a.failure);
 	printf("  %-40s %10s %10s\n", "", "sequence", "kernel");
+	/* The kernel shows faults withdrawn on detach apart; none here */
 	ROW("faults lost (gaps + LOST headers)", st->seq.lost,
-	    have_fdinfo ? fi.lost : lost_group_faults,
+	    have_fdinfo ? fi.lost + fi.withdrawn : lost_group_faults,
 	    st->seq.lost == lost_group_faults &&
-	    (!have_fdinfo || fi.lost == st->seq.lost) &&
+	    (!have_fdinfo || fi.lost + fi.withdrawn == st->seq.lost) &&
 	    (!(iof_queue_flags(d.q) & IOMMU_FAULT_QUEUE_BOUNDED) ||
 	     (d.lost_headers && lost_groups)));
 	ROW("faults read / queued, awaiting", st->seq.messages,
@@ -436,10 +446,12 @@ int main(int argc, char **argv)
 	    vst->seq.next == d.vevents_made);
 	ROW("  with B's virt_id", vst->events - d.bad_virt_id, vst->events,
 	    !d.bad_virt_id);
+	/* and every guest answer found its group by (device, PASID, PRGI) */
 	ROW("sequence errors, malformed messages",
 	    st->seq.errors + vst->seq.errors, st->malformed + vst->malformed,
 	    !st->seq.errors && !vst->seq.errors && !st->malformed &&
-	    !vst->malformed);
+	    !vst->malformed && !d.unmatched && !st->unmatched &&
+	    !st->superseded);
 
 	printf("\n  round trip, fault reported to answer written: p50 %llu us, p99 %llu us (%u groups)\n",
 	       (unsigned long long)p50 / 1000, (unsigned long long)p99 / 1000,

@@ -4,7 +4,12 @@
  * iofault.h.
  *
  * Both kinds of queue share struct iof_chan: the fds, the read buffer, the
- * drain loop and the sequence checker. What differs is the parser.
+ * drain loop, the epoll re-arming and the deferred teardown. What differs is
+ * the parser; both walk messages with iofault_msg.h.
+ *
+ * Planted bugs: `make plants` builds the library once with each
+ * -DIOF_PLANT_<NAME> below and checks that the unit tests catch it. Each
+ * plant is a few lines under "#ifdef IOF_PLANT_<NAME>", nothing else.
  */
 #include <endian.h>
 #include <errno.h>
@@ -53,27 +58,47 @@ void iof_set_ioctl(iof_ioctl_fn fn)
 	do_ioctl = fn ? fn : real_ioctl;
 }
 
-/* What iof_probe() found: one kernel per process, probed once */
+/*
+ * What the kernel offers: one kernel per process. The fault queue flags are
+ * probed once; the other two are learned from real allocations.
+ */
 static pthread_mutex_t caps_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct iof_caps caps_cache;
-static bool caps_known;
+static bool caps_probed;
 
 void iof_probe_reset(void)
 {
 	pthread_mutex_lock(&caps_lock);
-	caps_known = false;
+	caps_probed = false;
+	caps_cache = (struct iof_caps){};
 	pthread_mutex_unlock(&caps_lock);
 }
 
-/* The errnos of a kernel that does not know a flag or a field */
+static enum iof_cap cap_get(const enum iof_cap *cap)
+{
+	enum iof_cap v;
+
+	pthread_mutex_lock(&caps_lock);
+	v = *cap;
+	pthread_mutex_unlock(&caps_lock);
+	return v;
+}
+
+static void cap_set(enum iof_cap *cap, enum iof_cap v)
+{
+	pthread_mutex_lock(&caps_lock);
+	*cap = v;
+	pthread_mutex_unlock(&caps_lock);
+}
+
+/*
+ * The kernel does not have what was asked for: an unknown flag (EOPNOTSUPP,
+ * iommufd checks them first), or a non-zero field beyond the struct it knows
+ * (E2BIG, copy_struct_from_user()). Nothing else means that.
+ */
 static bool not_supported(int err)
 {
-	/*
-	 * EOPNOTSUPP: an unknown flag. E2BIG: a field beyond the struct the
-	 * kernel knows is not zero. EINVAL: a field the kernel knows but
-	 * refuses in this combination.
-	 */
-	return err == EOPNOTSUPP || err == E2BIG || err == EINVAL;
+	return err == EOPNOTSUPP || err == E2BIG;
 }
 
 static int destroy_obj(int iommufd, uint32_t id)
@@ -84,8 +109,8 @@ static int destroy_obj(int iommufd, uint32_t id)
 }
 
 /*
- * Make a fault queue with @flags and throw it away: the most direct way to
- * learn whether the kernel takes the flags. 1: it does, 0: it does not.
+ * Make a fault queue with @flags and throw it away: the kernel takes the
+ * flags (1) or does not have them (0), or -errno for any other failure.
  */
 static int probe_fault_flags(int iommufd, uint32_t flags)
 {
@@ -104,126 +129,65 @@ static int probe_fault_flags(int iommufd, uint32_t flags)
 	}
 	rc = do_ioctl(iommufd, IOMMU_FAULT_QUEUE_ALLOC, &cmd);
 	err = errno;
+#ifndef IOF_PLANT_PROBE_LEAK	/* plant: the throwaway queue stays */
+	if (!rc) {
+		close(cmd.out_fault_fd);
+		destroy_obj(iommufd, cmd.out_fault_id);
+	}
+#endif
 	if (efd >= 0)
 		close(efd);
-	if (rc)
-		return not_supported(err) ? 0 : -err;
-	close(cmd.out_fault_fd);
-	destroy_obj(iommufd, cmd.out_fault_id);
-	return 1;
+	if (!rc)
+		return 1;
+	return not_supported(err) ? 0 : -err;
 }
 
 static int probe(int iommufd, struct iof_caps *caps)
 {
-	struct iof_caps c = {};
+	const uint32_t both = IOMMU_FAULT_QUEUE_EVENTFD |
+			      IOMMU_FAULT_QUEUE_BOUNDED;
 	int rc;
 
+	/* Both at once: one queue on a kernel that has both */
+	rc = probe_fault_flags(iommufd, both);
+	if (rc < 0)
+		return rc;
+	if (rc) {
+		caps->fault_eventfd = caps->fault_bounded = true;
+		return 0;
+	}
 	rc = probe_fault_flags(iommufd, IOMMU_FAULT_QUEUE_EVENTFD);
 	if (rc < 0)
 		return rc;
-	c.fault_eventfd = rc;
+	caps->fault_eventfd = rc;
 	rc = probe_fault_flags(iommufd, IOMMU_FAULT_QUEUE_BOUNDED);
 	if (rc < 0)
 		return rc;
-	c.fault_bounded = rc;
-
-	/*
-	 * Without a device nothing can be allocated: ask for something the
-	 * series documents to refuse with EINVAL before it looks for the
-	 * device, IOPF_CAPABLE together with FAULT_ID_VALID. 7.3 looks for
-	 * the device (ENOENT). A kernel that answers otherwise is taken not
-	 * to have it: iof_queue_alloc_nested() then uses two steps, which
-	 * work everywhere.
-	 */
-	{
-		struct iommu_hwpt_alloc cmd = {
-			.size = sizeof(cmd),
-			.flags = IOMMU_HWPT_ALLOC_FLAGS_IOPF_CAPABLE |
-				 IOMMU_HWPT_FAULT_ID_VALID,
-		};
-
-		c.iopf_capable = do_ioctl(iommufd, IOMMU_HWPT_ALLOC, &cmd) &&
-				 errno == EINVAL;
-	}
-
-	/*
-	 * Likewise for a vEVENTQ: the series takes the eventfd before it
-	 * looks for the vIOMMU, so a bad one is EBADF; 7.3 refuses the flag
-	 * (EOPNOTSUPP).
-	 */
-	{
-		struct iommu_veventq_alloc cmd = {
-			.size = sizeof(cmd),
-			.flags = IOMMU_VEVENTQ_ALLOC_EVENTFD,
-			.type = ~0U,
-			.veventq_depth = 1,
-			.eventfd = -1,
-		};
-
-		c.veventq_eventfd =
-			do_ioctl(iommufd, IOMMU_VEVENTQ_ALLOC, &cmd) &&
-			errno == EBADF;
-	}
-
-	*caps = c;
+	caps->fault_bounded = rc;
 	return 0;
 }
 
 int iof_probe(int iommufd, struct iof_caps *caps)
 {
+	struct iof_caps c = {};
 	int rc = 0;
 
 	pthread_mutex_lock(&caps_lock);
-	if (!caps_known) {
-		rc = probe(iommufd, &caps_cache);
-		caps_known = !rc;
+	if (!caps_probed) {
+		/* Not under the lock: a probe may take a while */
+		pthread_mutex_unlock(&caps_lock);
+		rc = probe(iommufd, &c);
+		pthread_mutex_lock(&caps_lock);
+		if (!rc && !caps_probed) {
+			caps_cache.fault_eventfd = c.fault_eventfd;
+			caps_cache.fault_bounded = c.fault_bounded;
+			caps_probed = true;
+		}
 	}
 	if (!rc)
 		*caps = caps_cache;
 	pthread_mutex_unlock(&caps_lock);
 	return rc;
-}
-
-/* ---- Sequence numbers ---- */
-
-void iof_seq_init(struct iof_seq *s)
-{
-	memset(s, 0, sizeof(*s));
-}
-
-int64_t iof_seq_check(struct iof_seq *s, uint32_t flags, uint32_t seq,
-		      uint32_t *first)
-{
-	bool lost_header = flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS;
-	uint32_t n;
-
-	if (first)
-		*first = s->next;
-	if (seq > INT_MAX) {
-		s->errors++;
-		return -1;
-	}
-	/*
-	 * A message: what lies between the one expected and it was lost. A
-	 * LOST header: what lies between the one expected and it, both
-	 * included.
-	 */
-	n = (seq - s->next + (lost_header ? 1 : 0)) & INT_MAX;
-	s->next = (seq + 1) & INT_MAX;
-	if (n >= IOF_SEQ_MAX_GAP || (lost_header && !n)) {
-		/* Backwards, or a LOST header for nothing lost */
-		s->errors++;
-		return -1;
-	}
-	if (lost_header) {
-		s->lost_headers++;
-	} else {
-		s->messages++;
-		if (n)
-			s->gaps++;
-	}
-	s->lost += n;
-	return n;
 }
 
 /* ---- What both kinds of queue have ---- */
@@ -240,6 +204,18 @@ struct iof_chan {
 	unsigned char *rbuf;
 	uint64_t *reads, *wakeups;	/* the stats to count in */
 	iof_read_fn io_read;
+
+	/* The registration of iof_*_epoll_add(), re-armed when needed */
+	int epfd;
+	uint32_t ep_events;
+	uint64_t ep_data;
+	/* The last dispatch stopped on EBUSY: re-arm once answers went out */
+	bool stalled;
+
+	/* A dispatch or parse runs (its callbacks may destroy the queue) */
+	bool busy;
+	/* Destroyed from a callback: torn down when the dispatch unwinds */
+	bool doomed;
 };
 
 static int chan_init(struct iof_chan *c, size_t unit, size_t read_size,
@@ -249,6 +225,7 @@ static int chan_init(struct iof_chan *c, size_t unit, size_t read_size,
 	c->iommufd = -1;
 	c->fd = -1;
 	c->eventfd = -1;
+	c->epfd = -1;
 	c->unit = unit;
 	/* The kernel reads whole messages only, ESPIPE otherwise */
 	if (unit)
@@ -300,7 +277,7 @@ static int chan_wait_fd(const struct iof_chan *c)
 	return c->eventfd >= 0 ? c->eventfd : c->fd;
 }
 
-static int chan_epoll_add(const struct iof_chan *c, int epfd, uint32_t events,
+static int chan_epoll_add(struct iof_chan *c, int epfd, uint32_t events,
 			  uint64_t data)
 {
 	struct epoll_event ev = {
@@ -310,6 +287,37 @@ static int chan_epoll_add(const struct iof_chan *c, int epfd, uint32_t events,
 
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, chan_wait_fd(c), &ev))
 		return -errno;
+	c->epfd = epfd;
+	c->ep_events = ev.events;
+	c->ep_data = data;
+	return 0;
+}
+
+/*
+ * Messages are left that only a later dispatch will read: make the wait fd
+ * report again. With an eventfd, whose count the dispatch took, signal it:
+ * that is a new edge too. Without, poll() and a level-triggered epoll see the
+ * queue fd readable anyway; an edge-triggered epoll reports only new data,
+ * so re-arm the registration: EPOLL_CTL_MOD polls the fd again and queues it
+ * as ready if it is.
+ */
+static int chan_rearm(struct iof_chan *c)
+{
+	const uint64_t one = 1;
+	struct epoll_event ev;
+
+	if (c->eventfd >= 0)
+		return write(c->eventfd, &one, sizeof(one)) < 0 ? -errno : 0;
+#ifndef IOF_PLANT_EPOLL_REARM	/* plant: edge-triggered epoll left behind */
+	if (c->epfd >= 0 && (c->ep_events & EPOLLET)) {
+		ev.events = c->ep_events;
+		ev.data.u64 = c->ep_data;
+		/* Removed from the epoll by the caller: nothing to re-arm */
+		epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	}
+#else
+	(void)ev;
+#endif
 	return 0;
 }
 
@@ -356,24 +364,26 @@ typedef int (*chan_parse_fn)(void *obj, const unsigned char *buf, size_t len,
 /*
  * Take the eventfd's count first: whatever becomes readable after that
  * signals it again, so nothing is missed. The count itself is only a hint
- * (it can exceed what is left, when the kernel withdrew messages): read
- * until read() returns 0.
+ * (one per notification, whatever it made readable, and more than what is
+ * left when the kernel withdrew messages): read until read() returns 0.
  *
  * But not forever: an unbounded queue that is filled faster than it is read
  * never reads 0, and the caller's event loop (and whatever it holds) would
- * be stuck here. After max_reads reads, return; the queue stays readable, so
- * poll() returns at once, and the eventfd, whose count was taken, gets one
- * from us.
+ * be stuck here. After max_reads reads, return, and re-arm the wait fd so
+ * that the next wait returns at once, edge triggered or not.
+ *
+ * A callback may destroy the queue: then stop at once; the caller tears it
+ * down.
  */
 static int chan_dispatch(struct iof_chan *c, chan_parse_fn parse, void *obj,
 			 const void *ops, void *arg)
 {
-	const uint64_t one = 1;
 	unsigned int reads = 0;
 	uint64_t count;
 	int total = 0, n;
 	ssize_t len;
 
+	c->stalled = false;
 	if (c->eventfd >= 0) {
 		while ((len = read(c->eventfd, &count, sizeof(count))) < 0 &&
 		       errno == EINTR)
@@ -388,9 +398,19 @@ static int chan_dispatch(struct iof_chan *c, chan_parse_fn parse, void *obj,
 				continue;
 			if (errno == EAGAIN)
 				break;
-			n = errno == EINVAL ? chan_grow(c) : -errno;
-			if (!n)
-				continue;
+			if (errno == EINVAL) {
+				n = chan_grow(c);
+				if (!n)
+					continue;
+			} else {
+				n = -errno;
+			}
+			/*
+			 * EBUSY: groups awaiting an answer are at the kernel's
+			 * cap. Answers make room: iof_flush() re-arms.
+			 */
+			if (n == -EBUSY)
+				c->stalled = true;
 			return total ? total : n;
 		}
 		/* An empty queue reads 0 bytes */
@@ -398,13 +418,15 @@ static int chan_dispatch(struct iof_chan *c, chan_parse_fn parse, void *obj,
 			break;
 		(*c->reads)++;
 		n = parse(obj, c->rbuf, len, ops, arg);
+		if (c->doomed)
+			return total;
 		if (n < 0)
 			return total ? total : n;
 		total += n;
 		if (++reads == c->max_reads) {
-			if (c->eventfd >= 0 &&
-			    write(c->eventfd, &one, sizeof(one)) < 0)
-				return total ? total : -errno;
+			n = chan_rearm(c);
+			if (n)
+				return total ? total : n;
 			break;
 		}
 	}
@@ -414,14 +436,26 @@ static int chan_dispatch(struct iof_chan *c, chan_parse_fn parse, void *obj,
 /* ---- Fault queues ---- */
 
 /*
- * Outstanding cookies: an open-addressing hash of cookie -> dev_id. The
- * kernel hands cookies out cyclically over 32 bits (a late answer must not
- * hit a recycled one), so they grow without bound: no array indexed by them.
- * Cookie 0 is never handed out and marks a free slot.
+ * An outstanding page request group: its cookie, and the key a guest's
+ * answer names it by. Two open-addressing hash tables hold them: every
+ * outstanding group by cookie, and the newest outstanding group of each key.
+ * The kernel hands cookies out over all 32 bits, so no array indexed by
+ * them. Cookie 0 is never handed out and marks a free slot.
  */
-struct cookie_slot {
+struct gent {
 	uint32_t cookie;
 	uint32_t dev_id;
+	uint32_t pasid;		/* 0 without pasid_valid */
+	uint32_t grpid;
+	bool pasid_valid;
+};
+
+enum tab_kind { BY_COOKIE, BY_KEY };
+
+struct gtab {
+	struct gent *e;
+	uint32_t cap;		/* a power of 2, or 0 */
+	uint32_t n;
 };
 
 struct iof_queue {
@@ -436,8 +470,8 @@ struct iof_queue {
 	uint32_t faults_cap;
 	bool group_open;
 
-	struct cookie_slot *cookies;
-	uint32_t cookies_cap;	/* a power of 2, or 0 */
+	struct gtab cookies;	/* every outstanding group */
+	struct gtab keys;	/* the newest outstanding group of a key */
 
 	struct iommu_hwpt_page_response answers[IOF_ANSWER_BATCH];
 	unsigned int nr_answers;
@@ -493,7 +527,8 @@ static void iof_free(struct iof_queue *q)
 {
 	free(q->c.rbuf);
 	free(q->faults);
-	free(q->cookies);
+	free(q->cookies.e);
+	free(q->keys.e);
 	free(q);
 }
 
@@ -507,133 +542,229 @@ void iof_parser_free(struct iof_queue *q)
 	iof_free(q);
 }
 
-/* Outstanding cookies */
+/* Outstanding groups */
 
-static uint32_t cookie_hash(uint32_t cookie)
+static uint32_t mix(uint32_t h)
 {
-	return cookie * 0x9e3779b1u;
+	/* murmur3's finalizer: every bit counts, the generation bits too */
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
 }
 
-static struct cookie_slot *cookie_find(const struct iof_queue *q,
-				       uint32_t cookie)
+static uint32_t ghash(const struct gent *x, enum tab_kind k)
 {
-	uint32_t mask = q->cookies_cap - 1, i;
+	if (k == BY_COOKIE)
+		return mix(x->cookie);
+	return mix(mix(mix(x->dev_id) ^ x->pasid ^
+		       (x->pasid_valid ? 0x80000000u : 0)) ^ x->grpid);
+}
 
-	if (!q->cookies_cap || !cookie)
+static bool geq(const struct gent *a, const struct gent *b, enum tab_kind k)
+{
+	if (k == BY_COOKIE)
+		return a->cookie == b->cookie;
+	return a->dev_id == b->dev_id && a->grpid == b->grpid &&
+	       a->pasid == b->pasid && a->pasid_valid == b->pasid_valid;
+}
+
+static struct gent *gfind(const struct gtab *t, const struct gent *x,
+			  enum tab_kind k)
+{
+	uint32_t mask = t->cap - 1, i;
+
+	if (!t->cap)
 		return NULL;
-	for (i = cookie_hash(cookie) & mask; q->cookies[i].cookie;
-	     i = (i + 1) & mask)
-		if (q->cookies[i].cookie == cookie)
-			return &q->cookies[i];
+	for (i = ghash(x, k) & mask; t->e[i].cookie; i = (i + 1) & mask)
+		if (geq(&t->e[i], x, k))
+			return &t->e[i];
 	return NULL;
 }
 
-static void cookie_put(struct cookie_slot *tab, uint32_t cap, uint32_t cookie,
-		       uint32_t dev_id)
+static void gput(struct gent *tab, uint32_t cap, const struct gent *x,
+		 enum tab_kind k)
 {
 	uint32_t i;
 
-	for (i = cookie_hash(cookie) & (cap - 1); tab[i].cookie;
-	     i = (i + 1) & (cap - 1))
+	for (i = ghash(x, k) & (cap - 1); tab[i].cookie; i = (i + 1) & (cap - 1))
 		;
-	tab[i] = (struct cookie_slot){ .cookie = cookie, .dev_id = dev_id };
+	tab[i] = *x;
 }
 
-/* A new table of @cap slots with the cookies not of @drop_dev (if set) */
-static int cookie_rehash(struct iof_queue *q, uint32_t cap, bool drop,
-			 uint32_t drop_dev, unsigned int *dropped)
+/* Room for one more, at most half full so that probes stay short */
+static int gmake_room(struct gtab *t, enum tab_kind k)
 {
-	struct cookie_slot *tab = calloc(cap, sizeof(*tab));
-	uint32_t i;
+	uint32_t cap = t->cap ? 2 * t->cap : 64, i;
+	struct gent *e;
 
-	if (!tab)
+	if (2 * (t->n + 1) <= t->cap)
+		return 0;
+	e = calloc(cap, sizeof(*e));
+	if (!e)
 		return -ENOMEM;
-	for (i = 0; i < q->cookies_cap; i++) {
-		if (!q->cookies[i].cookie)
-			continue;
-		if (drop && q->cookies[i].dev_id == drop_dev) {
-			(*dropped)++;
-			continue;
-		}
-		cookie_put(tab, cap, q->cookies[i].cookie,
-			   q->cookies[i].dev_id);
-	}
-	free(q->cookies);
-	q->cookies = tab;
-	q->cookies_cap = cap;
+	for (i = 0; i < t->cap; i++)
+		if (t->e[i].cookie)
+			gput(e, cap, &t->e[i], k);
+	free(t->e);
+	t->e = e;
+	t->cap = cap;
 	return 0;
-}
-
-static int cookie_add(struct iof_queue *q, uint32_t cookie, uint32_t dev_id)
-{
-	int rc;
-
-	if (!cookie)
-		return -ERANGE;
-	if (cookie_find(q, cookie))
-		return -EEXIST;
-	/* At most half full, so that probes stay short */
-	if (2 * (q->st.outstanding + 1) > q->cookies_cap) {
-		rc = cookie_rehash(q, q->cookies_cap ? 2 * q->cookies_cap : 64,
-				   false, 0, NULL);
-		if (rc)
-			return rc;
-	}
-	cookie_put(q->cookies, q->cookies_cap, cookie, dev_id);
-	q->st.outstanding++;
-	return 0;
-}
-
-bool iof_outstanding(const struct iof_queue *q, uint32_t cookie)
-{
-	return cookie_find(q, cookie);
 }
 
 /* Remove a slot and move back the ones its absence would hide */
-static void cookie_del(struct iof_queue *q, struct cookie_slot *s)
+static void gdel(struct gtab *t, struct gent *s, enum tab_kind k)
 {
-	uint32_t mask = q->cookies_cap - 1;
-	uint32_t hole = s - q->cookies, i, home;
+	uint32_t mask = t->cap - 1;
+	uint32_t hole = s - t->e, i, home;
 
-	q->cookies[hole].cookie = 0;
-	q->st.outstanding--;
-	for (i = (hole + 1) & mask; q->cookies[i].cookie; i = (i + 1) & mask) {
-		home = cookie_hash(q->cookies[i].cookie) & mask;
+	t->e[hole].cookie = 0;
+	t->n--;
+	for (i = (hole + 1) & mask; t->e[i].cookie; i = (i + 1) & mask) {
+		home = ghash(&t->e[i], k) & mask;
 		/* Can it move to the hole? Only if its home is not after it */
 		if (((i - home) & mask) >= ((i - hole) & mask)) {
-			q->cookies[hole] = q->cookies[i];
-			q->cookies[i].cookie = 0;
+			t->e[hole] = t->e[i];
+			t->e[i].cookie = 0;
 			hole = i;
 		}
 	}
 }
 
-unsigned int iof_forget_device(struct iof_queue *q, uint32_t dev_id)
+/*
+ * Remove @dev_id's entries in place. A deletion moves only entries from
+ * after the hole into it, so each slot is looked at again until it holds
+ * someone else's.
+ */
+static unsigned int gdrop_dev(struct gtab *t, uint32_t dev_id,
+			      enum tab_kind k)
 {
 	unsigned int n = 0;
+	uint32_t i;
 
-	if (!q->cookies_cap)
-		return 0;
-	/* Rare (a detach): rebuilding the table is simple and correct */
-	if (cookie_rehash(q, q->cookies_cap, true, dev_id, &n)) {
-		/* No memory: remove them one by one in place */
-		struct cookie_slot *s;
-		uint32_t i;
-
-		for (i = 0; i < q->cookies_cap; i++) {
-			while ((s = &q->cookies[i])->cookie &&
-			       s->dev_id == dev_id) {
-				cookie_del(q, s);
-				n++;
-			}
+	for (i = 0; i < t->cap; i++) {
+		while (t->e[i].cookie && t->e[i].dev_id == dev_id) {
+			gdel(t, &t->e[i], k);
+			n++;
 		}
-		return n;
 	}
-	q->st.outstanding -= n;
+	return n;
+}
+
+/* The key a group and an answer share */
+static struct gent group_key(uint32_t dev_id, bool pasid_valid,
+			     uint32_t pasid, uint32_t grpid)
+{
+	return (struct gent){
+		.dev_id = dev_id,
+		.pasid_valid = pasid_valid,
+#ifndef IOF_PLANT_ANSWER_BY_PASID	/* plant: the PASID left out */
+		.pasid = pasid_valid ? pasid : 0,
+#endif
+		.grpid = grpid,
+	};
+}
+
+static struct gent *find_cookie(const struct iof_queue *q, uint32_t cookie)
+{
+	const struct gent x = { .cookie = cookie };
+
+	return cookie ? gfind(&q->cookies, &x, BY_COOKIE) : NULL;
+}
+
+static int outstanding_add(struct iof_queue *q, const struct iof_group *g)
+{
+	struct gent x = group_key(g->dev_id, g->pasid_valid, g->pasid,
+				  g->grpid);
+	struct gent *k;
+	int rc;
+
+	x.cookie = g->cookie;
+	if (!x.cookie)
+		return -ERANGE;
+	if (find_cookie(q, x.cookie))
+		return -EEXIST;
+	/* Room in both first: nothing half done on ENOMEM */
+	rc = gmake_room(&q->cookies, BY_COOKIE);
+	if (!rc)
+		rc = gmake_room(&q->keys, BY_KEY);
+	if (rc)
+		return rc;
+	gput(q->cookies.e, q->cookies.cap, &x, BY_COOKIE);
+	q->cookies.n++;
+	k = gfind(&q->keys, &x, BY_KEY);
+	if (k) {
+		/*
+		 * The device reused the PRGI: the older group was answered
+		 * (by the kernel, on a detach nobody told us of). The newer
+		 * one takes the key; the older stays answerable by cookie.
+		 */
+		k->cookie = x.cookie;
+		q->st.superseded++;
+	} else {
+		gput(q->keys.e, q->keys.cap, &x, BY_KEY);
+		q->keys.n++;
+	}
+	q->st.outstanding = q->cookies.n;
+	return 0;
+}
+
+static void outstanding_del(struct iof_queue *q, struct gent *s)
+{
+	const struct gent x = *s;
+	struct gent *k;
+
+	gdel(&q->cookies, s, BY_COOKIE);
+	k = gfind(&q->keys, &x, BY_KEY);
+	if (k && k->cookie == x.cookie)
+		gdel(&q->keys, k, BY_KEY);
+	q->st.outstanding = q->cookies.n;
+}
+
+bool iof_outstanding(const struct iof_queue *q, uint32_t cookie)
+{
+	return find_cookie(q, cookie);
+}
+
+unsigned int iof_forget_device(struct iof_queue *q, uint32_t dev_id)
+{
+	unsigned int n = gdrop_dev(&q->cookies, dev_id, BY_COOKIE);
+
+	gdrop_dev(&q->keys, dev_id, BY_KEY);
+	q->st.outstanding = q->cookies.n;
 	return n;
 }
 
 /* Answers */
+
+_Static_assert((int)IOF_RESP_SUCCESS == (int)IOMMUFD_PAGE_RESP_SUCCESS &&
+		       (int)IOF_RESP_INVALID == (int)IOMMUFD_PAGE_RESP_INVALID,
+	       "the library's codes are the kernel's where they can be");
+
+/*
+ * The code the kernel takes for a guest's code: SUCCESS and INVALID are
+ * written as they are, a Response Failure as INVALID (iofault.h says why).
+ */
+static int kernel_code(uint32_t code, uint32_t *kcode, bool *failure)
+{
+	*failure = false;
+	switch (code) {
+	case IOF_RESP_SUCCESS:
+	case IOF_RESP_INVALID:
+		*kcode = code;
+		return 0;
+	case IOF_RESP_FAILURE:
+#ifndef IOF_PLANT_FAILURE_CODE	/* plant: the guest's code passed on */
+		*kcode = IOMMUFD_PAGE_RESP_INVALID;
+#else
+		*kcode = code;
+#endif
+		*failure = true;
+		return 0;
+	}
+	return -EINVAL;
+}
 
 /* Queue an answer; the caller checked @cookie */
 static int answer_push(struct iof_queue *q, uint32_t cookie, uint32_t code)
@@ -652,31 +783,69 @@ static int answer_push(struct iof_queue *q, uint32_t cookie, uint32_t code)
 	return 0;
 }
 
-int iof_answer(struct iof_queue *q, uint32_t cookie, uint32_t code)
+/* Answer the outstanding group @s with a code the kernel takes */
+static int answer_group(struct iof_queue *q, struct gent *s, uint32_t kcode)
 {
-	struct cookie_slot *s;
+	uint32_t cookie = s->cookie;
 	int rc;
 
-	if (code != IOMMUFD_PAGE_RESP_SUCCESS &&
-	    code != IOMMUFD_PAGE_RESP_INVALID)
-		return -EINVAL;
-	s = cookie_find(q, cookie);
-	if (!s)
-		return -ENOENT;
-	/* Make room first: a failed flush leaves the cookie outstanding */
+	/* Make room first: a failed flush leaves the group outstanding */
 	if (q->nr_answers == IOF_ANSWER_BATCH) {
 		rc = iof_flush(q);
 		if (rc < 0)
 			return rc;
 	}
-	cookie_del(q, s);
-	return answer_push(q, cookie, code);
+	outstanding_del(q, s);
+	return answer_push(q, cookie, kcode);
+}
+
+int iof_answer(struct iof_queue *q, uint32_t cookie, uint32_t code)
+{
+	uint32_t kcode;
+	struct gent *s;
+	bool failure;
+	int rc;
+
+	rc = kernel_code(code, &kcode, &failure);
+	if (rc)
+		return rc;
+	s = find_cookie(q, cookie);
+	if (!s)
+		return -ENOENT;
+	rc = answer_group(q, s, kcode);
+	if (!rc && failure)
+		q->st.failure_as_invalid++;
+	return rc;
+}
+
+int iof_answer_by(struct iof_queue *q, uint32_t dev_id, bool pasid_valid,
+		  uint32_t pasid, uint32_t grpid, uint32_t code)
+{
+	const struct gent x = group_key(dev_id, pasid_valid, pasid, grpid);
+	struct gent *k, *s;
+	uint32_t kcode;
+	bool failure;
+	int rc;
+
+	rc = kernel_code(code, &kcode, &failure);
+	if (rc)
+		return rc;
+	k = gfind(&q->keys, &x, BY_KEY);
+	s = k ? find_cookie(q, k->cookie) : NULL;
+	if (!s) {
+		q->st.unmatched++;
+		return -ENOENT;
+	}
+	rc = answer_group(q, s, kcode);
+	if (!rc && failure)
+		q->st.failure_as_invalid++;
+	return rc;
 }
 
 int iof_flush(struct iof_queue *q)
 {
 	const size_t unit = sizeof(q->answers[0]);
-	unsigned int done = 0, i, k;
+	unsigned int done = 0, accepted = 0, i, k;
 	ssize_t n;
 
 	while (done < q->nr_answers) {
@@ -707,9 +876,17 @@ int iof_flush(struct iof_queue *q)
 			if (q->answers[i].code == IOMMUFD_PAGE_RESP_SUCCESS)
 				q->st.answered_success++;
 		q->st.answered += k;
+		accepted += k;
 		done += k;
 	}
 	q->nr_answers = 0;
+#ifndef IOF_PLANT_BUSY_REARM	/* plant: a queue at the cap stays stalled */
+	/* Answers made room under the kernel's cap: read on */
+	if (accepted && q->c.stalled) {
+		q->c.stalled = false;
+		chan_rearm(&q->c);
+	}
+#endif
 	return done;
 }
 
@@ -724,7 +901,7 @@ static void group_drop(struct iof_queue *q)
 {
 	if (q->group_open) {
 		q->st.malformed++;
-		if (q->group.cookie && !cookie_find(q, q->group.cookie) &&
+		if (q->group.cookie && !find_cookie(q, q->group.cookie) &&
 		    !answer_push(q, q->group.cookie,
 				 IOMMUFD_PAGE_RESP_INVALID))
 			q->st.auto_invalid++;
@@ -737,6 +914,8 @@ static int group_add(struct iof_queue *q, const struct iommu_hwpt_pgfault *pf,
 		     uint32_t seq, const struct iof_ops *ops, void *arg)
 {
 	struct iof_group *g = &q->group;
+	struct gent *s;
+	int rc;
 
 	/* All faults of a group come together, with one cookie */
 	if (q->group_open && (pf->cookie != g->cookie ||
@@ -772,14 +951,32 @@ static int group_add(struct iof_queue *q, const struct iommu_hwpt_pgfault *pf,
 
 	q->group_open = false;
 	g->faults = q->faults;
-	if (cookie_add(q, g->cookie, g->dev_id)) {
+	rc = outstanding_add(q, g);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc) {
 		/* Cookie 0, or one outstanding already: not answerable */
 		q->st.malformed++;
 		return 0;
 	}
 	q->st.groups++;
-	if (ops && ops->page_request)
-		ops->page_request(q, g, arg);
+	if (!ops || !ops->page_request)
+		return 0;
+	rc = ops->page_request(q, g, arg);
+	if (q->c.doomed)
+		return 0;
+#ifndef IOF_PLANT_NOT_INJECTED	/* plant: the callback's answer ignored */
+	/* Not injected: nobody else will ever answer it */
+	s = rc ? find_cookie(q, g->cookie) : NULL;
+	if (s) {
+		rc = answer_group(q, s, IOMMUFD_PAGE_RESP_INVALID);
+		if (rc)
+			return rc;
+		q->st.not_injected++;
+	}
+#else
+	(void)s;
+#endif
 	return 0;
 }
 
@@ -791,7 +988,7 @@ static int parse_legacy(struct iof_queue *q, const unsigned char *buf,
 
 	if (len % unit)
 		q->st.malformed++;
-	for (; len >= unit; buf += unit, len -= unit, n++) {
+	for (; len >= unit && !q->c.doomed; buf += unit, len -= unit, n++) {
 		struct iommu_hwpt_pgfault pf;
 
 		memcpy(&pf, buf, unit);
@@ -803,71 +1000,131 @@ static int parse_legacy(struct iof_queue *q, const unsigned char *buf,
 	return n;
 }
 
+/* A bounded queue's sequence: tell the VMM what was lost */
+static void seq_account(struct iof_queue *q,
+			const struct iommufd_vevent_header *hdr,
+			const struct iof_ops *ops, void *arg)
+{
+	uint32_t first;
+	int64_t lost;
+
+	lost = iof_seq_check(&q->st.seq, hdr->flags, hdr->sequence, &first);
+	if (lost > 0 && ops && ops->lost)
+		ops->lost(q, first, lost, arg);
+}
+
 static int parse_bounded(struct iof_queue *q, const unsigned char *buf,
 			 size_t len, const struct iof_ops *ops, void *arg)
 {
-	const size_t hsz = sizeof(struct iommufd_vevent_header);
-	const size_t fsz = sizeof(struct iommu_hwpt_pgfault);
 	struct iommufd_vevent_header hdr;
 	struct iommu_hwpt_pgfault pf;
-	uint32_t first;
-	int64_t lost;
+	struct iof_walk w;
+	const void *data;
 	int n = 0, rc;
 
-	while (len >= hsz) {
-		memcpy(&hdr, buf, hsz);
-		if (hdr.flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS) {
+	iof_walk_init(&w, buf, len, sizeof(pf));
+	while (!q->c.doomed) {
+		switch (iof_walk_next(&w, &hdr, &data)) {
+		case IOF_WALK_END:
+			return n;
+		case IOF_WALK_TRUNCATED:
+			/* A piece of a message: the kernel reads whole ones */
+			q->st.malformed++;
+			return n;
+		case IOF_WALK_LOST:
 			/* Header only; never inside a group */
+			n++;
 			if (hdr.flags & ~IOMMU_VEVENTQ_FLAG_LOST_EVENTS)
 				q->st.malformed++;
 			group_drop(q);
-			lost = iof_seq_check(&q->st.seq, hdr.flags,
-					     hdr.sequence, &first);
-			if (lost > 0 && ops && ops->lost)
-				ops->lost(q, first, lost, arg);
-			buf += hsz;
-			len -= hsz;
-			n++;
-			continue;
-		}
-		if (len < hsz + fsz)
+			seq_account(q, &hdr, ops, arg);
 			break;
-		memcpy(&pf, buf + hsz, fsz);
-		buf += hsz + fsz;
-		len -= hsz + fsz;
-		n++;
-		q->st.messages++;
-		lost = iof_seq_check(&q->st.seq, hdr.flags, hdr.sequence,
-				     &first);
-		if (lost > 0 && ops && ops->lost)
-			ops->lost(q, first, lost, arg);
-		if (hdr.flags) {
-			/* A flag this library does not know: skip the fault */
-			q->st.malformed++;
-			continue;
+		case IOF_WALK_MSG:
+			n++;
+			q->st.messages++;
+			memcpy(&pf, data, sizeof(pf));
+			seq_account(q, &hdr, ops, arg);
+			if (q->c.doomed)
+				return n;
+			if (hdr.flags) {
+				/* A flag this library does not know: skip it */
+				q->st.malformed++;
+				break;
+			}
+			rc = group_add(q, &pf, hdr.sequence, ops, arg);
+			if (rc)
+				return rc;
+			break;
 		}
-		rc = group_add(q, &pf, hdr.sequence, ops, arg);
-		if (rc)
-			return rc;
 	}
-	/* A piece of a message: the kernel reads whole ones */
-	if (len)
-		q->st.malformed++;
 	return n;
 }
 
-int iof_parse(struct iof_queue *q, const void *buf, size_t len,
-	      const struct iof_ops *ops, void *arg)
+/* One read()'s bytes; the queue may be doomed on return */
+static int parse_fault_chan(void *obj, const unsigned char *buf, size_t len,
+			    const void *ops, void *arg)
 {
+	struct iof_queue *q = obj;
+
 	if (q->flags & IOMMU_FAULT_QUEUE_BOUNDED)
 		return parse_bounded(q, buf, len, ops, arg);
 	return parse_legacy(q, buf, len, ops, arg);
 }
 
-static int parse_fault_chan(void *obj, const unsigned char *buf, size_t len,
-			    const void *ops, void *arg)
+/* Everything iof_queue_destroy() does, now */
+static int queue_teardown(struct iof_queue *q)
 {
-	return iof_parse(obj, buf, len, ops, arg);
+	int rc;
+
+	iof_flush(q);
+	rc = chan_close(&q->c);
+	iof_free(q);
+	return rc;
+}
+
+/*
+ * Run a dispatch or a parse, whose callbacks may destroy the queue: then it
+ * is torn down here, once nothing of it is in use, and -ECANCELED says so.
+ */
+static int queue_run(struct iof_queue *q, int (*run)(struct iof_queue *q,
+						      const void *buf,
+						      size_t len,
+						      const struct iof_ops *ops,
+						      void *arg),
+		     const void *buf, size_t len, const struct iof_ops *ops,
+		     void *arg)
+{
+	int n;
+
+	/* From a callback of its own: it would read over what it parses */
+	if (q->c.busy)
+		return -EDEADLK;
+	q->c.busy = true;
+	n = run(q, buf, len, ops, arg);
+	q->c.busy = false;
+	if (q->c.doomed) {
+		queue_teardown(q);
+		return -ECANCELED;
+	}
+	return n;
+}
+
+static int run_parse(struct iof_queue *q, const void *buf, size_t len,
+		     const struct iof_ops *ops, void *arg)
+{
+	return parse_fault_chan(q, buf, len, ops, arg);
+}
+
+static int run_dispatch(struct iof_queue *q, const void *buf, size_t len,
+			const struct iof_ops *ops, void *arg)
+{
+	return chan_dispatch(&q->c, parse_fault_chan, q, ops, arg);
+}
+
+int iof_parse(struct iof_queue *q, const void *buf, size_t len,
+	      const struct iof_ops *ops, void *arg)
+{
+	return queue_run(q, run_parse, buf, len, ops, arg);
 }
 
 /* Queues */
@@ -887,11 +1144,9 @@ static int resolve_flags(int iommufd, const struct iof_config *cfg,
 	*depth = 0;
 	if (want & ~(IOMMU_FAULT_QUEUE_EVENTFD | IOMMU_FAULT_QUEUE_BOUNDED))
 		return -EOPNOTSUPP;
-	if (want & IOMMU_FAULT_QUEUE_BOUNDED) {
+	/* The kernel says whether it can have that depth (2^19 at most) */
+	if (want & IOMMU_FAULT_QUEUE_BOUNDED)
 		*depth = cfg->depth ? cfg->depth : IOF_DEFAULT_DEPTH;
-		if (*depth > IOMMU_FAULT_QUEUE_MAX_DEPTH)
-			return -EINVAL;
-	}
 	if (!want)
 		return 0;
 	rc = iof_probe(iommufd, &caps);
@@ -1000,31 +1255,34 @@ struct iof_queue *iof_queue_alloc_nested(int iommufd, uint32_t dev_id,
 	};
 	struct iof_queue *q = queue_new(iommufd, cfg);
 	struct iommu_fault_alloc fcmd;
-	struct iof_caps caps;
+	bool refused = false;
 	int err;
 
 	if (!q)
 		return NULL;
-	if (iof_probe(iommufd, &caps)) {
-		queue_fail(q);
-		return NULL;
-	}
-	if (caps.iopf_capable) {
+	if (cap_get(&caps_cache.iopf_capable) != IOF_CAP_NO) {
 		cmd.fault_flags = q->flags;
 		cmd.fault_eventfd = q->c.eventfd >= 0 ? q->c.eventfd : 0;
 		cmd.fault_depth = q->depth;
 		if (!do_ioctl(iommufd, IOMMU_HWPT_ALLOC, &cmd)) {
+			cap_set(&caps_cache.iopf_capable, IOF_CAP_YES);
 			q->c.id = cmd.out_fault_id;
 			q->one_step = true;
 			chan_set_fds(&q->c, cmd.out_fault_fd, q->c.eventfd);
 			*hwpt_id = cmd.out_hwpt_id;
 			return q;
 		}
-		/* Anything but a kernel without the flag is a real error */
-		if (errno != EOPNOTSUPP && errno != E2BIG) {
+		/*
+		 * EOPNOTSUPP or E2BIG: perhaps a kernel without the flag;
+		 * two steps tell. Anything else is the allocation's error.
+		 */
+#ifndef IOF_PLANT_ONE_STEP_ANY_ERRNO	/* plant: two steps after any error */
+		if (!not_supported(errno)) {
 			queue_fail(q);
 			return NULL;
 		}
+#endif
+		refused = true;
 	}
 
 	/* Two steps, with the structs of 7.3 */
@@ -1052,6 +1310,9 @@ struct iof_queue *iof_queue_alloc_nested(int iommufd, uint32_t dev_id,
 		queue_fail(q);
 		return NULL;
 	}
+	/* The same request in two steps worked: the flag is what is missing */
+	if (refused)
+		cap_set(&caps_cache.iopf_capable, IOF_CAP_NO);
 	q->c.id = fcmd.out_fault_id;
 	chan_set_fds(&q->c, fcmd.out_fault_fd, q->c.eventfd);
 	*hwpt_id = cmd.out_hwpt_id;
@@ -1078,12 +1339,14 @@ struct iof_queue *iof_queue_adopt(int iommufd, uint32_t fault_id,
 
 int iof_queue_destroy(struct iof_queue *q)
 {
-	int rc;
-
-	iof_flush(q);
-	rc = chan_close(&q->c);
-	iof_free(q);
-	return rc;
+#ifndef IOF_PLANT_TEARDOWN	/* plant: freed under its own dispatch */
+	/* From a callback: the dispatch running it tears the queue down */
+	if (q->c.busy) {
+		q->c.doomed = true;
+		return 0;
+	}
+#endif
+	return queue_teardown(q);
 }
 
 uint32_t iof_queue_id(const struct iof_queue *q)
@@ -1130,7 +1393,7 @@ int iof_queue_wait(struct iof_queue *q, int timeout_ms)
 int iof_queue_dispatch(struct iof_queue *q, const struct iof_ops *ops,
 		       void *arg)
 {
-	return chan_dispatch(&q->c, parse_fault_chan, q, ops, arg);
+	return queue_run(q, run_dispatch, NULL, 0, ops, arg);
 }
 
 const struct iof_stats *iof_queue_stats(const struct iof_queue *q)
@@ -1138,34 +1401,29 @@ const struct iof_stats *iof_queue_stats(const struct iof_queue *q)
 	return &q->st;
 }
 
-int iof_queue_fdinfo(const struct iof_queue *q, struct iof_fdinfo *info)
+int iof_fdinfo_parse(FILE *f, struct iof_fdinfo *info)
 {
 	static const char *const keys[] = {
 		"fault_flags", "depth", "queued", "awaiting", "lost",
+		"withdrawn",
 	};
-	unsigned long long v[5] = {};
-	char path[64], line[128], key[32];
+	unsigned long long v[6] = {};
 	unsigned long long val;
 	unsigned int i, found = 0;
-	FILE *f;
+	char line[128], key[32];
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", q->c.fd);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%31[^:]:%lli", key, &val) != 2)
 			continue;
-		for (i = 0; i != 5; i++) {
+		for (i = 0; i != 6; i++) {
 			if (!strcmp(key, keys[i])) {
 				v[i] = val;
 				found |= 1U << i;
 			}
 		}
 	}
-	fclose(f);
 	/* A kernel without the series shows none of them */
-	if (found != 0x1f)
+	if ((found & 0x1f) != 0x1f)
 		return -ENOENT;
 	*info = (struct iof_fdinfo){
 		.flags = v[0],
@@ -1173,8 +1431,28 @@ int iof_queue_fdinfo(const struct iof_queue *q, struct iof_fdinfo *info)
 		.queued = v[2],
 		.awaiting = v[3],
 		.lost = v[4],
+#ifndef IOF_PLANT_WITHDRAWN	/* plant: withdrawn faults not read */
+		/* Older kernels count withdrawn faults in lost */
+		.withdrawn = v[5],
+		.has_withdrawn = found & 0x20,
+#endif
 	};
 	return 0;
+}
+
+int iof_queue_fdinfo(const struct iof_queue *q, struct iof_fdinfo *info)
+{
+	char path[64];
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", q->c.fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	rc = iof_fdinfo_parse(f, info);
+	fclose(f);
+	return rc;
 }
 
 /* ---- vEVENTQs ---- */
@@ -1276,87 +1554,127 @@ void iof_vparser_free(struct iof_veventq *q)
 	free(q);
 }
 
-int iof_vparse(struct iof_veventq *q, const void *buf, size_t len,
-	       const struct iof_vevent_ops *ops, void *arg)
+static void vseq_account(struct iof_veventq *q,
+			 const struct iommufd_vevent_header *hdr,
+			 const struct iof_vevent_ops *ops, void *arg)
 {
-	const size_t hsz = sizeof(struct iommufd_vevent_header);
-	const unsigned char *p = buf;
-	struct iommufd_vevent_header hdr;
-	struct iof_vevent ev;
 	uint32_t first;
 	int64_t lost;
+
+	lost = iof_seq_check(&q->st.seq, hdr->flags, hdr->sequence, &first);
+	if (lost > 0 && ops && ops->lost)
+		ops->lost(q, first, lost, arg);
+}
+
+/* One read()'s bytes; the queue may be doomed on return */
+static int vparse(struct iof_veventq *q, const void *buf, size_t len,
+		  const struct iof_vevent_ops *ops, void *arg)
+{
+	struct iommufd_vevent_header hdr;
+	struct iof_vevent ev;
+	struct iof_walk w;
+	const void *data;
 	int n = 0;
 
-	while (len >= hsz) {
-		memcpy(&hdr, p, hsz);
-		if (hdr.flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS) {
+	iof_walk_init(&w, buf, len, q->data_len);
+	while (!q->c.doomed) {
+		switch (iof_walk_next(&w, &hdr, &data)) {
+		case IOF_WALK_END:
+			return n;
+		case IOF_WALK_TRUNCATED:
+			/* A piece of an event: the kernel reads whole ones */
+			q->st.malformed++;
+			return n;
+		case IOF_WALK_LOST:
 			/* Header only */
+			n++;
 			if (hdr.flags & ~IOMMU_VEVENTQ_FLAG_LOST_EVENTS)
 				q->st.malformed++;
-			lost = iof_seq_check(&q->st.seq, hdr.flags,
-					     hdr.sequence, &first);
-			if (lost > 0 && ops && ops->lost)
-				ops->lost(q, first, lost, arg);
-			p += hsz;
-			len -= hsz;
+			vseq_account(q, &hdr, ops, arg);
+			break;
+		case IOF_WALK_MSG:
 			n++;
-			continue;
-		}
-		if (len < hsz + q->data_len)
-			break;
-		lost = iof_seq_check(&q->st.seq, hdr.flags, hdr.sequence,
-				     &first);
-		if (lost > 0 && ops && ops->lost)
-			ops->lost(q, first, lost, arg);
-		ev = (struct iof_vevent){
-			.type = q->type,
-			.seq = hdr.sequence,
-			.data = p + hsz,
-			.len = q->data_len,
-		};
-		p += hsz + q->data_len;
-		len -= hsz + q->data_len;
-		n++;
-		if (hdr.flags) {
-			/* A flag this library does not know: skip the event */
-			q->st.malformed++;
-			continue;
-		}
-		switch (q->type) {
-		case IOF_VEVENTQ_TYPE_SELFTEST:
-			memcpy(&ev.u.selftest.virt_id, ev.data, 4);
-			ev.decoded = true;
-			break;
-		case IOMMU_VEVENTQ_TYPE_INTEL_VTD:
-			iof_vtd_decode(ev.data, &ev.u.vtd);
-			ev.decoded = true;
+			vseq_account(q, &hdr, ops, arg);
+			if (q->c.doomed)
+				return n;
+			if (hdr.flags) {
+				/* A flag this library does not know: skip it */
+				q->st.malformed++;
+				break;
+			}
+			ev = (struct iof_vevent){
+				.type = q->type,
+				.seq = hdr.sequence,
+				.data = data,
+				.len = q->data_len,
+			};
+			switch (q->type) {
+			case IOF_VEVENTQ_TYPE_SELFTEST:
+				memcpy(&ev.u.selftest.virt_id, data, 4);
+				ev.decoded = true;
+				break;
+			case IOMMU_VEVENTQ_TYPE_INTEL_VTD:
+				iof_vtd_decode(data, &ev.u.vtd);
+				ev.decoded = true;
+				break;
+			}
+			q->st.events++;
+			if (ops && ops->event)
+				ops->event(q, &ev, arg);
 			break;
 		}
-		q->st.events++;
-		if (ops && ops->event)
-			ops->event(q, &ev, arg);
 	}
-	/* A piece of an event: the kernel reads whole ones */
-	if (len)
-		q->st.malformed++;
 	return n;
 }
 
 static int parse_vevent_chan(void *obj, const unsigned char *buf, size_t len,
 			     const void *ops, void *arg)
 {
-	return iof_vparse(obj, buf, len, ops, arg);
+	return vparse(obj, buf, len, ops, arg);
+}
+
+static int vq_teardown(struct iof_veventq *q)
+{
+	int rc = chan_close(&q->c);
+
+	free(q);
+	return rc;
+}
+
+/* As queue_run(), for a vEVENTQ: a NULL @buf reads the queue */
+static int vq_run(struct iof_veventq *q, const void *buf, size_t len,
+		  const struct iof_vevent_ops *ops, void *arg)
+{
+	int n;
+
+	if (q->c.busy)
+		return -EDEADLK;
+	q->c.busy = true;
+	if (buf)
+		n = vparse(q, buf, len, ops, arg);
+	else
+		n = chan_dispatch(&q->c, parse_vevent_chan, q, ops, arg);
+	q->c.busy = false;
+	if (q->c.doomed) {
+		vq_teardown(q);
+		return -ECANCELED;
+	}
+	return n;
+}
+
+int iof_vparse(struct iof_veventq *q, const void *buf, size_t len,
+	       const struct iof_vevent_ops *ops, void *arg)
+{
+	/* Not NULL: that would read the queue */
+	return vq_run(q, buf ? buf : "", buf ? len : 0, ops, arg);
 }
 
 struct iof_veventq *iof_veventq_create(int iommufd, uint32_t viommu_id,
 				       const struct iof_veventq_config *cfg)
 {
-	struct iommu_veventq_alloc cmd = {
-		.size = sizeof(cmd),
-		.viommu_id = viommu_id,
-	};
+	struct iommu_veventq_alloc cmd;
 	struct iof_veventq *q;
-	struct iof_caps caps;
+	bool refused = false;
 	uint32_t flags;
 	int rc, err;
 
@@ -1367,31 +1685,44 @@ struct iof_veventq *iof_veventq_create(int iommufd, uint32_t viommu_id,
 	rc = -EOPNOTSUPP;
 	if (flags & ~IOMMU_VEVENTQ_ALLOC_EVENTFD)
 		goto fail;
-	if (flags) {
-		rc = iof_probe(iommufd, &caps);
-		if (rc)
+	if (flags && cap_get(&caps_cache.veventq_eventfd) == IOF_CAP_NO) {
+		if (cfg->strict)
 			goto fail;
-		if (!caps.veventq_eventfd)
-			flags = 0;
-		rc = -EOPNOTSUPP;
-		if (flags != cfg->flags && cfg->strict)
-			goto fail;
+		flags = 0;
 	}
-	if (flags & IOMMU_VEVENTQ_ALLOC_EVENTFD) {
-		q->c.eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (q->c.eventfd < 0) {
-			rc = -errno;
-			goto fail;
+	for (;;) {
+		cmd = (struct iommu_veventq_alloc){
+			.size = sizeof(cmd),
+			.flags = flags,
+			.viommu_id = viommu_id,
+			.type = cfg->type,
+			.veventq_depth = cfg->depth ? cfg->depth :
+						      IOF_DEFAULT_DEPTH,
+		};
+		if (flags & IOMMU_VEVENTQ_ALLOC_EVENTFD) {
+			q->c.eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+			if (q->c.eventfd < 0) {
+				rc = -errno;
+				goto fail;
+			}
+			cmd.eventfd = q->c.eventfd;
 		}
-		cmd.eventfd = q->c.eventfd;
-	}
-	cmd.flags = flags;
-	cmd.type = cfg->type;
-	cmd.veventq_depth = cfg->depth ? cfg->depth : IOF_DEFAULT_DEPTH;
-	if (do_ioctl(iommufd, IOMMU_VEVENTQ_ALLOC, &cmd)) {
+		if (!do_ioctl(iommufd, IOMMU_VEVENTQ_ALLOC, &cmd))
+			break;
 		rc = -errno;
-		goto fail;
+		if (q->c.eventfd >= 0)
+			close(q->c.eventfd);
+		q->c.eventfd = -1;
+		/* Perhaps a kernel without the flag: try without */
+		if (!flags || !not_supported(-rc) || cfg->strict)
+			goto fail;
+		flags = 0;
+		refused = true;
 	}
+	if (flags)
+		cap_set(&caps_cache.veventq_eventfd, IOF_CAP_YES);
+	else if (refused)
+		cap_set(&caps_cache.veventq_eventfd, IOF_CAP_NO);
 	q->flags = flags;
 	q->c.iommufd = iommufd;
 	q->c.id = cmd.out_veventq_id;
@@ -1424,10 +1755,13 @@ struct iof_veventq *iof_veventq_adopt(int iommufd, uint32_t veventq_id,
 
 int iof_veventq_destroy(struct iof_veventq *q)
 {
-	int rc = chan_close(&q->c);
-
-	free(q);
-	return rc;
+#ifndef IOF_PLANT_TEARDOWN
+	if (q->c.busy) {
+		q->c.doomed = true;
+		return 0;
+	}
+#endif
+	return vq_teardown(q);
 }
 
 uint32_t iof_veventq_id(const struct iof_veventq *q)
@@ -1459,7 +1793,7 @@ int iof_veventq_wait(struct iof_veventq *q, int timeout_ms)
 int iof_veventq_dispatch(struct iof_veventq *q,
 			 const struct iof_vevent_ops *ops, void *arg)
 {
-	return chan_dispatch(&q->c, parse_vevent_chan, q, ops, arg);
+	return vq_run(q, NULL, 0, ops, arg);
 }
 
 const struct iof_vstats *iof_veventq_stats(const struct iof_veventq *q)
