@@ -5,6 +5,8 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$TOP/build
 LINUX=$BUILD/linux
 DEB_PKG=linux-source-7.3
+# The version of the series patches/ holds, for the subjects of make export
+SERIES_VERSION=2
 DEB_TARBALL=/usr/src/$DEB_PKG.tar.xz
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$BUILD"
