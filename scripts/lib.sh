@@ -71,3 +71,20 @@ kbuild_lock() {
 	fi
 	export KBUILD_LOCKED=1
 }
+
+# The URI of the Debian archive the machine's sources use for its own
+# release (deb822 .sources files or one-line sources.list entries).
+debian_archive() {
+	local f
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] && [ "$f" != /etc/apt/sources.list.d/iommufd-backports.sources ] || continue
+		awk 'BEGIN { RS = ""; FS = "\n" }
+		/\nSuites:[^\n]*bookworm( |\n|$)/ || /^Suites:[^\n]*bookworm( |\n|$)/ {
+			for (i = 1; i <= NF; i++)
+				if ($i ~ /^URIs:/) { split($i, u, /[ \t]+/); print u[2]; exit }
+		}' "$f"
+	done
+	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+		awk '$1 == "deb" && $0 ~ / bookworm / {
+			for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }'
+}
