@@ -26,21 +26,7 @@
 #include <linux/iommufd.h>
 
 #include "iommufd_test.h"
-
-static int tests, failed;
-
-static void ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", cond ? "" : "not ", ++tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	failed += !cond;
-}
+#include "guest.h"
 
 static bool loaded(const char *mod)
 {

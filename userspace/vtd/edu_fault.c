@@ -41,6 +41,8 @@
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
+#include "guest.h"
+
 #define EDU_VENDOR	0x1234
 #define EDU_DEVICE	0x11e8
 /* edu registers (QEMU docs/specs/edu.rst) */
@@ -57,76 +59,10 @@
 #define IOVA_READ	0x02345000ULL
 #define IOVA_WRITE	0x03456000ULL
 
-static int tests, failed;
-
-static void ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", cond ? "" : "not ", ++tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	failed += !cond;
-}
-
 static void die(const char *what)
 {
 	printf("Bail out! %s: %s\n", what, strerror(errno));
 	exit(1);
-}
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n < 0 ? -1 : 0;
-}
-
-static unsigned long read_hex(const char *dir, const char *name)
-{
-	char path[512], buf[32] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return strtoul(buf, NULL, 16);
-}
-
-/* The PCI address (0000:00:03.0) of the edu device */
-static bool find_edu(char *bdf, size_t len)
-{
-	struct dirent *de;
-	char dir[512];
-	DIR *d;
-
-	d = opendir("/sys/bus/pci/devices");
-	if (!d)
-		return false;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s", de->d_name);
-		if (read_hex(dir, "vendor") == EDU_VENDOR &&
-		    read_hex(dir, "device") == EDU_DEVICE) {
-			snprintf(bdf, len, "%s", de->d_name);
-			closedir(d);
-			return true;
-		}
-	}
-	closedir(d);
-	return false;
 }
 
 /* /dev/vfio/devices/vfioN of the device, once vfio-pci has it */
@@ -295,7 +231,7 @@ int main(int argc, char **argv)
 	char *log;
 
 	printf("TAP version 13\n1..9\n");
-	if (!find_edu(bdf, sizeof(bdf)))
+	if (!find_pci_dev(EDU_VENDOR, EDU_DEVICE, bdf, sizeof(bdf)))
 		die("no edu device");
 	/* A modular kernel (the debug kernel of make check) */
 	if (!access("/lib/modules", F_OK) &&

@@ -56,6 +56,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest.h"
+
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 #define EDU_VENDOR	0x1234
@@ -97,7 +99,6 @@
 #endif
 #define RUN_DIR		"/tmp/qemu_client"
 
-static int tests, failed;
 static pid_t qemu_pid = -1;
 static bool verbose, need_fwd;
 static char vmm[128][320];	/* the "# vmm:" summary, printed last */
@@ -109,19 +110,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", cond ? "" : "not ", ++tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	failed += !cond;
 }
 
 static void skip(const char *fmt, ...)
@@ -208,18 +196,6 @@ static bool exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n < 0 ? -1 : 0;
-}
-
 /* The whole of a (small, text) file, NUL-terminated; NULL if unreadable */
 static char *read_all(const char *path, size_t *lenp)
 {
@@ -250,43 +226,6 @@ static char *read_all(const char *path, size_t *lenp)
 	if (lenp)
 		*lenp = len;
 	return buf;
-}
-
-static unsigned long read_hex(const char *dir, const char *name)
-{
-	char path[512], *s;
-	unsigned long v;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	s = read_all(path, NULL);
-	v = s ? strtoul(s, NULL, 16) : 0;
-	free(s);
-	return v;
-}
-
-/* The PCI address (0000:00:01.0) of the edu device */
-static bool find_edu(char *bdf, size_t len)
-{
-	struct dirent *de;
-	char dir[512];
-	DIR *d;
-
-	d = opendir("/sys/bus/pci/devices");
-	if (!d)
-		return false;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s", de->d_name);
-		if (read_hex(dir, "vendor") == EDU_VENDOR &&
-		    read_hex(dir, "device") == EDU_DEVICE) {
-			snprintf(bdf, len, "%s", de->d_name);
-			closedir(d);
-			return true;
-		}
-	}
-	closedir(d);
-	return false;
 }
 
 /* Run a program of the guest (busybox), wait for it; its exit status */
@@ -1198,7 +1137,7 @@ int main(int argc, char **argv)
 	load_modules();
 	if (!exists("/dev/iommu"))
 		bail("no /dev/iommu");
-	if (!find_edu(bdf, sizeof(bdf)))
+	if (!find_pci_dev(EDU_VENDOR, EDU_DEVICE, bdf, sizeof(bdf)))
 		bail("no edu device (QEMU's -device edu)");
 	bind_vfio(bdf, cdev, sizeof(cdev));
 	note("edu %s is vfio-pci's: %s", bdf, cdev);
