@@ -6,7 +6,7 @@ BUILD=$TOP/build
 LINUX=$BUILD/linux
 DEB_PKG=linux-source-7.3
 # The version of the series patches/ holds, for the subjects of make export
-SERIES_VERSION=2
+SERIES_VERSION=3
 DEB_TARBALL=/usr/src/$DEB_PKG.tar.xz
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$BUILD"
@@ -36,9 +36,11 @@ tree_base_version() {
 		sed -n 's/^Debian-Version: //p'
 }
 
-# ccache wraps the compiler; its directory lives under build/ so that CI and
-# developers share nothing by accident but a rebuild of the same tree is fast.
-export CCACHE_DIR=${CCACHE_DIR:-$BUILD/ccache}
+# ccache wraps the compiler. Its directory lives outside the clone, so that
+# a fresh clone (every CI run) starts from what earlier builds on this machine
+# compiled; CCACHE_BASEDIR makes the paths relative, so hits carry over from
+# one clone to another. CCACHE_DIR=$BUILD/ccache gives a clone its own, cold.
+export CCACHE_DIR=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/iommufd-ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 export CCACHE_NOHASHDIR=1
 export CCACHE_BASEDIR=$BUILD
@@ -54,7 +56,13 @@ series_patches() {
 	sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$TOP/patches/series" | sed '/^$/d'
 }
 
-# The cover letter is patch 0 of the series; it is not applied.
+# The postings of patches/postings: "folder commits" per line, in order
+postings() {
+	[ -f "$TOP/patches/postings" ] || die "no patches/postings"
+	sed -e 's/#.*//' "$TOP/patches/postings" | awk 'NF == 2 { print $1, $2 }'
+}
+
+# The cover letter is patch 0 of a posting; it is not applied.
 is_cover_letter() {
 	grep -qE '^Subject: \[PATCH( v[0-9]+)? 0+/[0-9]+\]' "$1"
 }
