@@ -70,7 +70,7 @@ static struct {
 	uint32_t ioas_id, stdev_id, dev_id, parent_id, viommu_id, vdev_id;
 	uint32_t hwpt_id, q_id;
 	struct iof_caps caps;
-	bool veventq_eventfd;	/* IOMMU_VEVENTQ_ALLOC_EVENTFD, tried */
+	bool veventq_eventfd;	/* IOF_VEVENTQ_EVENTFD, tried */
 	uint64_t *t_report, *lat;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -103,11 +103,11 @@ static bool uses_eventfd(enum mode m)
 static const char *missing(enum mode m)
 {
 	if ((m == EVENTFD || m == BOUNDED_EVENTFD) && !b.caps.fault_eventfd)
-		return "no IOMMU_FAULT_QUEUE_EVENTFD";
+		return "no IOF_FAULT_QUEUE_EVENTFD";
 	if (is_bounded(m) && !b.caps.fault_bounded)
-		return "no IOMMU_FAULT_QUEUE_BOUNDED";
+		return "no IOF_FAULT_QUEUE_BOUNDED";
 	if (m == VEVENT_EVENTFD && !b.veventq_eventfd)
-		return "no IOMMU_VEVENTQ_ALLOC_EVENTFD";
+		return "no IOF_VEVENTQ_EVENTFD";
 	return NULL;
 }
 
@@ -276,16 +276,16 @@ static void setup_queue(void)
 	}
 	if (is_vevent(b.mode)) {
 		rc = mock_veventq_alloc(b.fd, b.viommu_id,
-					b.efd >= 0 ? IOMMU_VEVENTQ_ALLOC_EVENTFD : 0,
+					b.efd >= 0 ? IOF_VEVENTQ_EVENTFD : 0,
 					b.efd, VDEPTH, &b.q_id, &b.qfd);
 		if (rc)
 			fail("vEVENTQ", -rc);
 		return;
 	}
 	if (b.efd >= 0)
-		flags |= IOMMU_FAULT_QUEUE_EVENTFD;
+		flags |= IOF_FAULT_QUEUE_EVENTFD;
 	if (is_bounded(b.mode))
-		flags |= IOMMU_FAULT_QUEUE_BOUNDED;
+		flags |= IOF_FAULT_QUEUE_BOUNDED;
 	rc = mock_fault_alloc(b.fd, flags, b.efd,
 			      is_bounded(b.mode) ? 4096 : 0, &b.q_id, &b.qfd);
 	if (rc)
@@ -433,7 +433,7 @@ static bool probe_veventq_eventfd(void)
 	efd = eventfd(0, EFD_CLOEXEC);
 	if (efd < 0)
 		fail("eventfd", errno);
-	rc = mock_veventq_alloc(b.fd, b.viommu_id, IOMMU_VEVENTQ_ALLOC_EVENTFD,
+	rc = mock_veventq_alloc(b.fd, b.viommu_id, IOF_VEVENTQ_EVENTFD,
 				efd, VDEPTH, &id, &fd);
 	close(efd);
 	if (rc == -EOPNOTSUPP || rc == -E2BIG)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
@@ -8,6 +9,7 @@
 
 #include "iofault.h"
 #include "mock.h"
+#include "uapi.h"
 
 /* libiofault decodes the mock's vEVENTs without its header */
 _Static_assert(IOF_VEVENTQ_TYPE_SELFTEST == IOMMU_VEVENTQ_TYPE_SELFTEST,
@@ -18,6 +20,22 @@ _Static_assert(sizeof(struct iommu_viommu_event_selftest) == 4,
 const struct iommu_hwpt_selftest mock_s1_data = {
 	.iotlb = IOMMU_TEST_IOTLB_DEFAULT,
 };
+
+bool mock_kernel_73;
+
+/* The ioctl() of every wrapper: the kernel's, or a fake's (tests) */
+static int (*mock_ioctl_fn)(int fd, unsigned long request, void *arg);
+
+void mock_set_ioctl(int (*fn)(int fd, unsigned long request, void *arg))
+{
+	mock_ioctl_fn = fn;
+}
+
+static int mioctl(int fd, unsigned long request, void *arg)
+{
+	return mock_ioctl_fn ? mock_ioctl_fn(fd, request, arg) :
+			       ioctl(fd, request, arg);
+}
 
 static int ret(int rc)
 {
@@ -34,7 +52,7 @@ int mock_open(void)
 int mock_ioas_alloc(int fd, uint32_t *ioas_id)
 {
 	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
-	int rc = ret(ioctl(fd, IOMMU_IOAS_ALLOC, &cmd));
+	int rc = ret(mioctl(fd, IOMMU_IOAS_ALLOC, &cmd));
 
 	*ioas_id = cmd.out_ioas_id;
 	return rc;
@@ -44,7 +62,7 @@ int mock_destroy(int fd, uint32_t id)
 {
 	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
 
-	return ret(ioctl(fd, IOMMU_DESTROY, &cmd));
+	return ret(mioctl(fd, IOMMU_DESTROY, &cmd));
 }
 
 int mock_device(int fd, uint32_t ioas_id, uint32_t flags, uint32_t *stdev_id,
@@ -56,7 +74,7 @@ int mock_device(int fd, uint32_t ioas_id, uint32_t flags, uint32_t *stdev_id,
 		.id = ioas_id,
 		.mock_domain_flags = { .dev_flags = flags },
 	};
-	int rc = ret(ioctl(fd, IOMMU_TEST_CMD, &cmd));
+	int rc = ret(mioctl(fd, IOMMU_TEST_CMD, &cmd));
 
 	*stdev_id = cmd.mock_domain_flags.out_stdev_id;
 	*dev_id = cmd.mock_domain_flags.out_idev_id;
@@ -72,7 +90,7 @@ int mock_replace(int fd, uint32_t stdev_id, uint32_t pt_id)
 		.mock_domain_replace = { .pt_id = pt_id },
 	};
 
-	return ret(ioctl(fd, IOMMU_TEST_CMD, &cmd));
+	return ret(mioctl(fd, IOMMU_TEST_CMD, &cmd));
 }
 
 int mock_parent_alloc(int fd, uint32_t dev_id, uint32_t ioas_id,
@@ -86,7 +104,7 @@ int mock_parent_alloc(int fd, uint32_t dev_id, uint32_t ioas_id,
 		.dev_id = dev_id,
 		.pt_id = ioas_id,
 	};
-	int rc = ret(ioctl(fd, IOMMU_HWPT_ALLOC, &cmd));
+	int rc = ret(mioctl(fd, IOMMU_HWPT_ALLOC, &cmd));
 
 	*parent_id = cmd.out_hwpt_id;
 	return rc;
@@ -101,7 +119,7 @@ int mock_viommu_alloc(int fd, uint32_t dev_id, uint32_t parent_id,
 		.dev_id = dev_id,
 		.hwpt_id = parent_id,
 	};
-	int rc = ret(ioctl(fd, IOMMU_VIOMMU_ALLOC, &cmd));
+	int rc = ret(mioctl(fd, IOMMU_VIOMMU_ALLOC, &cmd));
 
 	*viommu_id = cmd.out_viommu_id;
 	return rc;
@@ -116,7 +134,7 @@ int mock_vdevice_alloc(int fd, uint32_t viommu_id, uint32_t dev_id,
 		.dev_id = dev_id,
 		.virt_id = virt_id,
 	};
-	int rc = ret(ioctl(fd, IOMMU_VDEVICE_ALLOC, &cmd));
+	int rc = ret(mioctl(fd, IOMMU_VDEVICE_ALLOC, &cmd));
 
 	*vdev_id = cmd.out_vdevice_id;
 	return rc;
@@ -136,7 +154,7 @@ int mock_nested_alloc(int fd, uint32_t dev_id, uint32_t pt_id,
 		.data_uptr = (uintptr_t)&mock_s1_data,
 		.fault_id = fault_id,
 	};
-	int rc = ret(ioctl(fd, IOMMU_HWPT_ALLOC, &cmd));
+	int rc = ret(mioctl(fd, IOMMU_HWPT_ALLOC, &cmd));
 
 	*hwpt_id = cmd.out_hwpt_id;
 	return rc;
@@ -145,14 +163,15 @@ int mock_nested_alloc(int fd, uint32_t dev_id, uint32_t pt_id,
 int mock_fault_alloc(int fd, uint32_t flags, int eventfd, uint32_t depth,
 		     uint32_t *fault_id, int *fault_fd)
 {
-	struct iommu_fault_alloc cmd = {
+	/* The series' struct, whatever the installed header has */
+	struct iof_uapi_fault_alloc cmd = {
 		/* Without flags, the original 16 bytes: any 6.11+ kernel */
-		.size = flags ? sizeof(cmd) : 16,
+		.size = flags ? sizeof(cmd) : IOF_FAULT_ALLOC_SIZE_73,
 		.flags = flags,
-		.eventfd = (flags & IOMMU_FAULT_QUEUE_EVENTFD) ? eventfd : 0,
+		.eventfd = (flags & IOF_FAULT_QUEUE_EVENTFD) ? eventfd : 0,
 		.depth = depth,
 	};
-	int rc = ret(ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &cmd));
+	int rc = ret(mioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &cmd));
 
 	*fault_id = cmd.out_fault_id;
 	*fault_fd = cmd.out_fault_fd;
@@ -163,15 +182,15 @@ int mock_veventq_alloc(int fd, uint32_t viommu_id, uint32_t flags,
 		       int eventfd, uint32_t depth, uint32_t *veventq_id,
 		       int *veventq_fd)
 {
-	struct iommu_veventq_alloc cmd = {
-		.size = sizeof(cmd),
+	struct iof_uapi_veventq_alloc cmd = {
+		.size = flags ? sizeof(cmd) : IOF_VEVENTQ_ALLOC_SIZE_73,
 		.flags = flags,
 		.viommu_id = viommu_id,
 		.type = IOMMU_VEVENTQ_TYPE_SELFTEST,
 		.veventq_depth = depth,
-		.eventfd = (flags & IOMMU_VEVENTQ_ALLOC_EVENTFD) ? eventfd : 0,
+		.eventfd = (flags & IOF_VEVENTQ_EVENTFD) ? eventfd : 0,
 	};
-	int rc = ret(ioctl(fd, IOMMU_VEVENTQ_ALLOC, &cmd));
+	int rc = ret(mioctl(fd, IOMMU_VEVENTQ_ALLOC, &cmd));
 
 	*veventq_id = cmd.out_veventq_id;
 	*veventq_fd = cmd.out_veventq_fd;
@@ -190,32 +209,74 @@ int mock_trigger_iopf(int fd, uint32_t dev_id, uint32_t pasid, uint32_t grpid,
 			.grpid = grpid,
 			.perm = IOMMU_PGFAULT_PERM_READ,
 			.addr = addr,
-			.nfaults = nfaults,
 		},
 	};
 
-	return ret(ioctl(fd, IOMMU_TEST_CMD, &cmd));
+	/* A 7.3 mock does not see the field, and would make 1 */
+	if (nfaults > 1 && mock_kernel_73)
+		return -EOPNOTSUPP;
+#ifdef MOCK_HAVE_IOPF_NFAULTS
+	/* 0 means 1 */
+	cmd.trigger_iopf.nfaults = nfaults > 1 ? nfaults : 0;
+#else
+	if (nfaults > 1)
+		return -EOPNOTSUPP;
+#endif
+	return ret(mioctl(fd, IOMMU_TEST_CMD, &cmd));
 }
 
-int mock_trigger_vevents(int fd, uint32_t dev_id, uint32_t count)
+static int trigger_vevents(int fd, uint32_t dev_id, uint32_t count,
+			   uint32_t flags)
 {
 	struct iommu_test_cmd cmd = {
 		.size = sizeof(cmd),
 		.op = IOMMU_TEST_OP_TRIGGER_VEVENT,
-		.trigger_vevent = { .dev_id = dev_id, .count = count },
+		.trigger_vevent = { .dev_id = dev_id },
 	};
+	uint32_t i;
+	int rc;
 
-	return ret(ioctl(fd, IOMMU_TEST_CMD, &cmd));
+#ifdef MOCK_HAVE_VEVENT_COUNT
+	/* A 7.3 mock sees neither field: one vEVENT at a time */
+	if (!mock_kernel_73) {
+		cmd.trigger_vevent.count = count;
+		cmd.trigger_vevent.flags = flags;
+		return ret(mioctl(fd, IOMMU_TEST_CMD, &cmd));
+	}
+#endif
+	if (flags)
+		return -EOPNOTSUPP;
+	for (i = 0; i < (count ? count : 1); i++) {
+		rc = ret(mioctl(fd, IOMMU_TEST_CMD, &cmd));
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int mock_trigger_vevents(int fd, uint32_t dev_id, uint32_t count)
+{
+	return trigger_vevents(fd, dev_id, count, 0);
+}
+
+int mock_trigger_vevents_lost(int fd, uint32_t dev_id, uint32_t count)
+{
+#ifdef MOCK_HAVE_VEVENT_COUNT
+	return trigger_vevents(fd, dev_id, count, MOCK_TRIGGER_VEVENT_LOST);
+#else
+	return -EOPNOTSUPP;
+#endif
 }
 
 int mock_counters(int fd, uint32_t dev_id, struct mock_counters *c)
 {
+#ifdef MOCK_HAVE_IOPF_COUNTERS
 	struct iommu_test_cmd cmd = {
 		.size = sizeof(cmd),
 		.op = IOMMU_TEST_OP_IOPF_COUNTERS,
 		.iopf_counters = { .dev_id = dev_id },
 	};
-	int rc = ret(ioctl(fd, IOMMU_TEST_CMD, &cmd));
+	int rc = ret(mioctl(fd, IOMMU_TEST_CMD, &cmd));
 
 	*c = (struct mock_counters){
 		.groups = cmd.iopf_counters.out_groups,
@@ -224,6 +285,42 @@ int mock_counters(int fd, uint32_t dev_id, struct mock_counters *c)
 		.failure = cmd.iopf_counters.out_failure,
 	};
 	return rc;
+#else
+	*c = (struct mock_counters){};
+	return -EOPNOTSUPP;
+#endif
+}
+
+int mock_cookie_gen(int fd, uint32_t fault_id, uint32_t gen)
+{
+#ifdef MOCK_HAVE_COOKIE_GEN
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_FAULT_COOKIE_GEN,
+		.id = fault_id,
+		.fault_cookie_gen = { .gen = gen },
+	};
+
+	return ret(mioctl(fd, IOMMU_TEST_CMD, &cmd));
+#else
+	return -EOPNOTSUPP;
+#endif
+}
+
+int mock_eventq_sequence(int fd, uint32_t id, uint32_t seq)
+{
+#ifdef MOCK_HAVE_EVENTQ_SEQUENCE
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_EVENTQ_SEQUENCE,
+		.id = id,
+		.eventq_sequence = { .sequence = seq },
+	};
+
+	return ret(mioctl(fd, IOMMU_TEST_CMD, &cmd));
+#else
+	return -EOPNOTSUPP;
+#endif
 }
 
 uint64_t now_ns(void)

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * Needs the Makefile's -include mock_features.h (tests/mock-features.sh):
+ * what the installed iommufd_test.h has.
+ *
  * The iommufd selftest mock driver (CONFIG_IOMMUFD_TEST) as a stand-in for
  * assigned devices, their IOMMU and a guest's vIOMMU: one wrapper per ioctl,
  * returning 0 or -errno. Used by the demo, the benchmark and the stress test
@@ -8,6 +11,7 @@
 #ifndef MOCK_H
 #define MOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <linux/iommufd.h>
 #include "iommufd_test.h"
@@ -50,8 +54,25 @@ int mock_trigger_iopf(int fd, uint32_t dev_id, uint32_t pasid, uint32_t grpid,
 		      uint32_t nfaults, uint64_t addr);
 /* @count vEVENTs of the device's vIOMMU (one at a time on a 7.3 mock) */
 int mock_trigger_vevents(int fd, uint32_t dev_id, uint32_t count);
-/* -EOPNOTSUPP or -EINVAL from a mock without the counters (7.3) */
+/* @count vEVENTs reported lost (MOCK_TRIGGER_VEVENT_LOST; the series') */
+int mock_trigger_vevents_lost(int fd, uint32_t dev_id, uint32_t count);
+/* -EOPNOTSUPP from a mock without the counters (7.3) */
 int mock_counters(int fd, uint32_t dev_id, struct mock_counters *c);
+/* The next cookie of fault queue @fault_id takes generation @gen */
+int mock_cookie_gen(int fd, uint32_t fault_id, uint32_t gen);
+/* The next fault or vEVENT of queue @id takes sequence number @seq */
+int mock_eventq_sequence(int fd, uint32_t id, uint32_t seq);
+/*
+ * Every wrapper's ioctl(): NULL for the kernel's, or a fake's (the unit
+ * tests and the scenarios run the same calls on tests/fake.h)
+ */
+void mock_set_ioctl(int (*fn)(int fd, unsigned long request, void *arg));
+/*
+ * The kernel is 7.3's: its mock makes one fault a group and one vEVENT a
+ * call, whatever the fields it does not know say; the wrappers then loop,
+ * or refuse with -EOPNOTSUPP, rather than be silently ignored
+ */
+extern bool mock_kernel_73;
 
 /* CLOCK_MONOTONIC in ns */
 uint64_t now_ns(void);

@@ -12,11 +12,17 @@
  * IOMMU_VEVENTQ_FLAG_LOST_EVENTS. A read() returns whole messages only.
  *
  * Sequence numbers: every message carries one in [0, INT_MAX] that wraps to
- * 0. A gap before a message means that many were lost (for a fault queue:
- * the kernel answered their page request groups INVALID because the queue
- * was full, or withdrew them unread when their device was detached or its
- * HWPT replaced). A header-only LOST_EVENTS message carries the sequence
- * number of the last one lost at the tail. A new queue starts at 0. Compare
+ * 0. A gap before a message means that many were lost, and nothing else: a
+ * vEVENTQ lost them because it was full; a bounded fault queue could not
+ * take their page request groups whole and the kernel answered those
+ * groups IOMMUFD_PAGE_RESP_SUCCESS itself, so that the devices retry, as
+ * they would on a full hardware page request queue. A fault queue numbers
+ * its faults when they are read, so faults the kernel withdraws unread
+ * (their device detached or its HWPT replaced: the VMM's own doing) take no
+ * numbers and leave no gap. A header-only LOST_EVENTS message carries the
+ * sequence number of the last one lost at the tail. A new queue starts at
+ * 0; a queue adopted in mid-stream starts where the kernel is (fdinfo's
+ * "sequence", or the first header read: iof_seq_init_resync()). Compare
  * modulo 2^31, never with "seq - last != 1" on plain integers.
  *
  * Needs only <linux/iommufd.h> from Linux 6.15 on (struct
@@ -45,6 +51,11 @@ struct iof_seq {
 	uint64_t gaps;		/* gaps before a message */
 	uint64_t lost_headers;	/* LOST_EVENTS headers */
 	uint64_t errors;	/* out of range, backwards, LOST for nothing */
+	/*
+	 * The next header read sets @next, and nothing before it counts as
+	 * lost: a queue adopted where its sequence is not known
+	 */
+	bool resync;
 };
 
 /*
@@ -56,6 +67,20 @@ struct iof_seq {
 static inline void iof_seq_init(struct iof_seq *s)
 {
 	memset(s, 0, sizeof(*s));
+}
+
+/* A queue met in mid-stream whose next sequence number is @next */
+static inline void iof_seq_init_at(struct iof_seq *s, uint32_t next)
+{
+	iof_seq_init(s);
+	s->next = next & INT_MAX;
+}
+
+/* A queue met in mid-stream, its next sequence number unknown */
+static inline void iof_seq_init_resync(struct iof_seq *s)
+{
+	iof_seq_init(s);
+	s->resync = true;
 }
 
 /*
@@ -76,6 +101,13 @@ static inline int64_t iof_seq_check(struct iof_seq *s, uint32_t flags,
 	if (seq > INT_MAX) {
 		s->errors++;
 		return -1;
+	}
+	if (s->resync) {
+		/* A LOST header says one at least was lost: its own number */
+		s->resync = false;
+		s->next = lost_header ? seq : seq & INT_MAX;
+		if (first)
+			*first = s->next;
 	}
 	/*
 	 * A message: what lies between the one expected and it was lost. A

@@ -1,26 +1,38 @@
 /* SPDX-License-Identifier: MIT */
-/* Hooks for the library's own unit tests; not part of the API. */
+/*
+ * Hooks for the library's own tests; not part of the API, not exported by
+ * the shared library (libiofault.map), not installed. The unit tests and
+ * the kernel scenarios link the static library.
+ */
 #ifndef IOFAULT_INTERNAL_H
 #define IOFAULT_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/types.h>
 
-struct iof_queue;
-struct iof_veventq;
 struct iof_fdinfo;
 
-typedef ssize_t (*iof_read_fn)(int fd, void *buf, size_t len);
-typedef ssize_t (*iof_write_fn)(int fd, const void *buf, size_t len);
-typedef int (*iof_ioctl_fn)(int fd, unsigned long request, void *arg);
+/*
+ * The system calls the library makes on iommufd, queue and eventfd fds; a
+ * NULL member is the real one. The fake kernel (tests/fake.c) puts itself
+ * here. poll(), epoll and eventfd() stay real: the fake's fds are real fds.
+ */
+struct iof_sys {
+	int (*ioctl)(int fd, unsigned long request, void *arg);
+	ssize_t (*read)(int fd, void *buf, size_t len);
+	ssize_t (*write)(int fd, const void *buf, size_t len);
+	int (*close)(int fd);
+	/* The fdinfo text of @fd (say, from fmemopen()), NULL for /proc's */
+	FILE *(*fdinfo)(int fd);
+};
+void iof_set_sys(const struct iof_sys *sys);
 
-/* read() and write() of the queue's own fd */
-void iof_set_io(struct iof_queue *q, iof_read_fn io_read,
-		iof_write_fn io_write);
-void iof_vset_io(struct iof_veventq *q, iof_read_fn io_read);
-
-/* Every ioctl() the library makes; NULL for the real one */
-void iof_set_ioctl(iof_ioctl_fn fn);
+/*
+ * Make allocations fail: @fail is asked before each, with the name of its
+ * use ("table", "group", "readbuf", ...); NULL for none
+ */
+void iof_set_alloc_fail(bool (*fail)(const char *site));
 
 /*
  * Forget what iof_probe() found and what allocations learned, so that the
