@@ -710,19 +710,21 @@ static void c_set(struct thr *t, int ctx)
 #define SLACK		64
 
 /*
- * A buffer of @count bytes for a read: normally with SLACK canary bytes
+ * A buffer for a read of *@countp bytes: normally with SLACK canary bytes
  * after it, misaligned, ending at the guard page (the kernel can copy only
- * *@room bytes), read-only, or NULL
+ * *@room bytes), read-only, or NULL. *@countp is lowered to what fits in
+ * the arena with the canaries, misaligned or not.
  */
-static uint8_t *read_buf(struct thr *t, size_t count, size_t *room,
+static uint8_t *read_buf(struct thr *t, size_t *countp, size_t *room,
 			 enum place *pl)
 {
-	size_t max = ARENA_RW - RBUF_OFF - SLACK;
+	size_t max = ARENA_RW - RBUF_OFF - SLACK - 8, count;
 	uint32_t r = rnd_n(t, 100);
 	uint8_t *b;
 
-	if (count > max)
-		count = max;
+	if (*countp > max)
+		*countp = max;
+	count = *countp;
 	if (r < 80) {
 		*pl = r < 72 ? PL_NORMAL : PL_MISALIGN;
 		b = t->arena + RBUF_OFF + (*pl == PL_MISALIGN ? 1 + rnd_n(t, 7) : 0);
@@ -881,7 +883,7 @@ static void c_read_fault(struct thr *t)
 	msg = sizeof(struct fz_pgfault) +
 	      (f.qflags & FZ_FAULT_HEADER ? sizeof(struct fz_hdr) : 0);
 	count = pick_count(t, msg);
-	b = read_buf(t, count, &room, &pl);
+	b = read_buf(t, &count, &room, &pl);
 	logc(t, "read(fault fd %d [flags %#x], %zu)%s", f.fd, f.qflags, count,
 	     place_name(pl));
 	arm(t);
@@ -1030,7 +1032,7 @@ static void c_read_veventq(struct thr *t)
 	if (slot < 0)
 		return;
 	count = pick_count(t, 12);
-	b = read_buf(t, count, &room, &pl);
+	b = read_buf(t, &count, &room, &pl);
 	logc(t, "read(veventq fd %d, %zu)%s", f.fd, count, place_name(pl));
 	arm(t);
 	ret = read(f.fd, b, count);

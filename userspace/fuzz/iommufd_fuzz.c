@@ -49,6 +49,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
@@ -61,6 +62,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "fuzz.h"
@@ -261,8 +263,38 @@ static void *worker_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * A worker that crashes says where, for addr2line -e iommufd_fuzz: the
+ * fuzzer's own bug, or memory a kernel's copy overran
+ */
+static void crash_report(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	unsigned long long ip = 0;
+	void *frames[32];
+	char b[192];
+	int n;
+
+#ifdef __x86_64__
+	ip = uc->uc_mcontext.gregs[REG_RIP];
+#else
+	(void)uc;
+#endif
+	n = snprintf(b, sizeof(b),
+		     "# FAIL: worker pid %d: signal %d at address %p, ip %#llx; backtrace:\n",
+		     getpid(), sig, si->si_addr, ip);
+	if (write(1, b, n) < 0)
+		_exit(128 + sig);
+	n = backtrace(frames, 32);
+	backtrace_symbols_fd(frames, n, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static int worker(int idx)
 {
+	struct sigaction sa = { .sa_sigaction = crash_report,
+				.sa_flags = SA_SIGINFO | SA_RESETHAND };
 	struct wthread w[MAX_THREADS];
 	pthread_barrier_t ready;
 	struct thr td;
@@ -270,6 +302,8 @@ static int worker(int idx)
 	uint64_t budget = 0, x;
 	int i, bad;
 
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
 	p = calloc(1, sizeof(*p));
 	proc_init(p, idx);
 	if (sh->o.calls)

@@ -22,7 +22,11 @@ void proc_init(struct proc *p, int idx)
 	pthread_mutex_init(&p->lock, NULL);
 }
 
-/* A new context around the open /dev/iommu @fd: its index, or -1 */
+/*
+ * A new context around the open /dev/iommu @fd: its index, or -1. The index
+ * is taken under the lock: two threads opening at once must not both get
+ * it, or the table would mix two contexts' objects under one index.
+ */
 int ctx_new(struct proc *p, int fd)
 {
 	int c, slot;
@@ -30,12 +34,21 @@ int ctx_new(struct proc *p, int fd)
 	pthread_mutex_lock(&p->lock);
 	for (c = 0; c < MAX_CTX && p->ctx[c].live; c++)
 		;
+	if (c < MAX_CTX) {
+		p->ctx[c].live = true;
+		p->ctx[c].max_id = 0;
+	}
 	pthread_mutex_unlock(&p->lock);
 	if (c == MAX_CTX)
 		return -1;
 	slot = fd_add(p, fd, F_CTX, c, 0, 0);
-	if (slot < 0)
+	if (slot < 0) {
+		pthread_mutex_lock(&p->lock);
+		if (!p->ctx[c].nfds)
+			p->ctx[c].live = false;
+		pthread_mutex_unlock(&p->lock);
 		return -1;
+	}
 	return c;
 }
 
