@@ -163,9 +163,12 @@ int open_ctx(struct thr *t)
 	logr(t, fd);
 	if (fd < 0)
 		return -1;
+	/*
+	 * Not closed again here if the table has no room: by now another
+	 * thread may have the number, and its close would go behind the
+	 * table's back
+	 */
 	c = ctx_new(t->p, fd);
-	if (c < 0)
-		close(fd);
 	return c;
 }
 

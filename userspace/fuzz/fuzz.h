@@ -176,7 +176,7 @@ struct ring {
 struct stats {
 	atomic_uint_fast64_t calls, sequences, injected, armed, failures;
 	atomic_uint_fast64_t forks, groups_read, answers, vevents_read;
-	atomic_uint_fast64_t objects, fds;
+	atomic_uint_fast64_t objects, fds, untracked;
 };
 
 struct opts {
@@ -235,7 +235,7 @@ struct fdent {
 	unsigned int ncookies;
 };
 
-#define MAX_OBJS	384
+#define MAX_OBJS	4096	/* what 4 contexts make before they close; 384 was too few */
 #define MAX_FDS		192
 #define MAX_CTX		4
 #define NR_STALE	32

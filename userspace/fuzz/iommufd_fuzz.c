@@ -591,6 +591,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)atomic_load(&sh->st.objects),
 	       (unsigned long long)atomic_load(&sh->st.fds),
 	       (unsigned long long)atomic_load(&sh->st.forks));
+	if (atomic_load(&sh->st.untracked))
+		printf("# fuzz: %llu objects made with the table full (untracked)\n",
+		       (unsigned long long)atomic_load(&sh->st.untracked));
 	printf("# fuzz: fail-nth armed on %llu calls, fired on %llu; mock: %llu groups made, %llu answers (%llu SUCCESS, %llu INVALID, %llu FAILURE); kmemleak: %s\n",
 	       (unsigned long long)atomic_load(&sh->st.armed),
 	       (unsigned long long)atomic_load(&sh->st.injected),

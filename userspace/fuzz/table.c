@@ -23,9 +23,10 @@ void proc_init(struct proc *p, int idx)
 }
 
 /*
- * A new context around the open /dev/iommu @fd: its index, or -1. The index
- * is taken under the lock: two threads opening at once must not both get
- * it, or the table would mix two contexts' objects under one index.
+ * A new context around the open /dev/iommu @fd: its index, or -1 with @fd
+ * closed. The index is taken under the lock: two threads opening at once
+ * must not both get it, or the table would mix two contexts' objects under
+ * one index.
  */
 int ctx_new(struct proc *p, int fd)
 {
@@ -39,8 +40,11 @@ int ctx_new(struct proc *p, int fd)
 		p->ctx[c].max_id = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
-	if (c == MAX_CTX)
+	if (c == MAX_CTX) {
+		close(fd);
 		return -1;
+	}
+	/* Which closes @fd if the table is full */
 	slot = fd_add(p, fd, F_CTX, c, 0, 0);
 	if (slot < 0) {
 		pthread_mutex_lock(&p->lock);
@@ -310,6 +314,8 @@ void obj_add(struct proc *p, int kind, int ctx, uint32_t id, uint32_t id2,
 			.kind = kind, .live = 1, .ctx = ctx, .id = id,
 			.id2 = id2, .id3 = id3, .flags = flags,
 		};
+	} else {
+		atomic_fetch_add(&sh->st.untracked, 1);
 	}
 	/* The final sweep destroys every id up to the largest seen */
 	if (id > p->max_id)
