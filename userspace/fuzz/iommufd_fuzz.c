@@ -42,7 +42,10 @@
  * A failure prints the seed and the last calls of every thread. With
  * --verbose every call is printed as it is made (what survives a panic).
  *
- * The last line:
+ * A worker that crashes prints the address and a backtrace, for addr2line.
+ *
+ * The output is TAP, one test ("ok 1 iommufd_fuzz seed S"), for harnesses;
+ * before it, the line
  *   fuzz: N calls, N sequences, N threads, N injected faults, N reports,
  *   N invariant failures
  * Exit status 0 when both are 0, 1 otherwise, 2 on bad usage or setup.
