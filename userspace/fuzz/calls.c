@@ -1208,7 +1208,13 @@ static void c_misc(struct thr *t)
 		logr(t, fcntl(f.fd, F_SETFL, fl ^ O_NONBLOCK));
 		break;
 	default: {
-		unsigned long cmd = _IO(IOMMUFD_TYPE, 0x70 + rnd_n(t, 0x30));
+		/*
+		 * Numbers no file here takes: not iommufd's commands (0x80
+		 * on), nor the VFIO compat ones it serves (VFIO_BASE, 0x64
+		 * on), which would replay whatever argument the arena holds
+		 * and make objects the table does not know
+		 */
+		unsigned long cmd = _IO(IOMMUFD_TYPE, 0xb0 + rnd_n(t, 0x30));
 
 		logc(t, "ioctl(%d, %#lx)", f.fd, cmd);
 		arm(t);
