@@ -225,6 +225,7 @@ static void c_mock_device(struct thr *t, int ctx, bool valid)
 	};
 	struct obj o;
 	enum place pl;
+	uint32_t pt;
 	int s, fd = ctx_fd(t, ctx, &s);
 
 	if (fd < 0)
@@ -237,10 +238,14 @@ static void c_mock_device(struct thr *t, int ctx, bool valid)
 		rnd_u32_boundary(t) : fl[rnd_n(t, sizeof(fl) / sizeof(fl[0]))];
 	logc(t, "MOCK_DOMAIN_FLAGS(ctx%d pt=%u flags=%#x)", ctx, cmd.id,
 	     cmd.mock_domain.dev_flags);
-	if (!test_cmd(t, fd, &cmd, &pl, !valid))
+	pt = cmd.id;
+	if (!test_cmd(t, fd, &cmd, &pl, !valid)) {
 		obj_add(t->p, O_DEV, ctx, cmd.mock_domain.out_stdev_id,
 			cmd.mock_domain.out_idev_id,
 			cmd.mock_domain.out_hwpt_id, cmd.mock_domain.dev_flags);
+		if (cmd.mock_domain.out_hwpt_id != pt)
+			auto_add(t->p, ctx, cmd.mock_domain.out_hwpt_id);
+	}
 	fd_release(t->p, s);
 }
 
@@ -273,6 +278,7 @@ static void c_replace(struct thr *t, int ctx)
 	};
 	struct obj d;
 	enum place pl;
+	uint32_t pt;
 	int s, fd = ctx_fd(t, ctx, &s);
 
 	if (fd < 0)
@@ -282,7 +288,9 @@ static void c_replace(struct thr *t, int ctx)
 	cmd.replace.pt_id = pick_pt(t, ctx);
 	logc(t, "MOCK_DOMAIN_REPLACE(ctx%d stdev=%u pt=%u)", ctx, cmd.id,
 	     cmd.replace.pt_id);
-	test_cmd(t, fd, &cmd, &pl, true);
+	pt = cmd.replace.pt_id;
+	if (!test_cmd(t, fd, &cmd, &pl, true) && cmd.replace.pt_id != pt)
+		auto_add(t->p, ctx, cmd.replace.pt_id);
 	fd_release(t->p, s);
 }
 
@@ -309,6 +317,7 @@ static void c_pasid(struct thr *t, int ctx)
 	unsigned int k = rnd_n(t, 3);
 	struct obj d;
 	enum place pl;
+	uint32_t pt;
 	int s, fd = ctx_fd(t, ctx, &s);
 
 	if (fd < 0)
@@ -319,7 +328,10 @@ static void c_pasid(struct thr *t, int ctx)
 	cmd.pasid.pt_id = k == 2 ? 0 : pick_pt(t, ctx);
 	logc(t, "PASID_%s(ctx%d stdev=%u pasid=%u pt=%u)", name[k], ctx,
 	     cmd.id, cmd.pasid.pasid, cmd.pasid.pt_id);
-	test_cmd(t, fd, &cmd, &pl, true);
+	pt = cmd.pasid.pt_id;
+	if (!test_cmd(t, fd, &cmd, &pl, true) && k != 2 &&
+	    cmd.pasid.pt_id != pt)
+		auto_add(t->p, ctx, cmd.pasid.pt_id);
 	fd_release(t->p, s);
 }
 

@@ -176,7 +176,7 @@ struct ring {
 struct stats {
 	atomic_uint_fast64_t calls, sequences, injected, armed, failures;
 	atomic_uint_fast64_t forks, groups_read, answers, vevents_read;
-	atomic_uint_fast64_t objects, fds, untracked;
+	atomic_uint_fast64_t objects, fds, untracked, autos_left;
 };
 
 struct opts {
@@ -238,6 +238,7 @@ struct fdent {
 #define MAX_OBJS	4096	/* what 4 contexts make before they close; 384 was too few */
 #define MAX_FDS		192
 #define MAX_CTX		4
+#define MAX_AUTOS	4096
 #define NR_STALE	32
 
 struct ctx {
@@ -257,6 +258,15 @@ struct proc {
 	uint32_t stale_cookies[NR_STALE];
 	unsigned int nstale_ids, nstale_fds, nstale_cookies;
 	uint32_t max_id;	/* over every context, for the final sweep */
+	/*
+	 * The automatic HWPTs the kernel made for attaches to an IOAS (a
+	 * ring): one whose last detach raced with a lookup of its id by
+	 * another call stays, as 7.3's iommufd_object_put_and_try_destroy()
+	 * means, until destroyed or the context closes
+	 */
+	uint32_t autos[MAX_AUTOS];
+	int8_t auto_ctx[MAX_AUTOS];
+	unsigned int nautos;
 	pid_t children[64];
 	int nchildren;
 	atomic_uint failures;
@@ -318,6 +328,8 @@ uint32_t id_pick(struct thr *t, int kind, int ctx);
 void obj_add(struct proc *p, int kind, int ctx, uint32_t id, uint32_t id2,
 	     uint32_t id3, uint32_t flags);
 void obj_gone(struct proc *p, int ctx, uint32_t id);
+void auto_add(struct proc *p, int ctx, uint32_t id);
+bool auto_known(struct proc *p, int ctx, uint32_t id);
 int stale_fd(struct thr *t);
 void cookie_add(struct proc *p, int slot, uint32_t cookie);
 uint32_t cookie_pick(struct thr *t, int slot);

@@ -594,6 +594,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)atomic_load(&sh->st.objects),
 	       (unsigned long long)atomic_load(&sh->st.fds),
 	       (unsigned long long)atomic_load(&sh->st.forks));
+	if (atomic_load(&sh->st.autos_left))
+		printf("# fuzz: %llu automatic HWPTs left by a detach that raced a lookup (7.3 keeps them)\n",
+		       (unsigned long long)atomic_load(&sh->st.autos_left));
 	if (atomic_load(&sh->st.untracked))
 		printf("# fuzz: %llu objects made with the table full (untracked)\n",
 		       (unsigned long long)atomic_load(&sh->st.untracked));

@@ -116,6 +116,9 @@ static void ctx_gone(struct proc *p, int c)
 	int i;
 
 	p->ctx[c].live = false;
+	for (i = 0; i < MAX_AUTOS; i++)
+		if (p->auto_ctx[i] == c)
+			p->auto_ctx[i] = -1;
 	for (i = 0; i < MAX_OBJS; i++) {
 		if (p->objs[i].live && p->objs[i].ctx == c) {
 			p->objs[i].live = 0;
@@ -326,6 +329,30 @@ void obj_add(struct proc *p, int kind, int ctx, uint32_t id, uint32_t id2,
 		p->max_id = id2;
 	pthread_mutex_unlock(&p->lock);
 	atomic_fetch_add(&sh->st.objects, 1);
+}
+
+/* An attach to an IOAS reported the automatic HWPT @id */
+void auto_add(struct proc *p, int ctx, uint32_t id)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&p->lock);
+	i = p->nautos++ % MAX_AUTOS;
+	p->autos[i] = id;
+	p->auto_ctx[i] = ctx;
+	pthread_mutex_unlock(&p->lock);
+}
+
+bool auto_known(struct proc *p, int ctx, uint32_t id)
+{
+	bool found = false;
+	unsigned int i;
+
+	pthread_mutex_lock(&p->lock);
+	for (i = 0; i < MAX_AUTOS && i < p->nautos && !found; i++)
+		found = p->auto_ctx[i] == ctx && p->autos[i] == id;
+	pthread_mutex_unlock(&p->lock);
+	return found;
 }
 
 /* IOMMU_DESTROY of @id succeeded: whatever the table had under it is gone */
