@@ -574,6 +574,7 @@ static void c_veventq_alloc(struct thr *t, int ctx, bool valid)
 static void c_destroy(struct thr *t, int ctx)
 {
 	struct iommu_destroy cmd = { .size = sizeof(cmd) };
+	uint64_t before;
 	struct obj o;
 	enum place pl;
 	size_t room;
@@ -590,8 +591,9 @@ static void c_destroy(struct thr *t, int ctx)
 		cmd.size = pick_size(t, sizeof(cmd), sizeof(cmd));
 	ptr = place(t, &cmd, sizeof(cmd), &room, &pl, true);
 	logc(t, "DESTROY(ctx%d id=%u)%s", ctx, cmd.id, place_name(pl));
+	before = obj_seq(t->p);
 	if (!xioctl(t, fd, IOMMU_DESTROY, ptr))
-		obj_gone(t->p, ctx, cmd.id);
+		obj_gone(t->p, ctx, cmd.id, before);
 	fd_release(t->p, s);
 }
 

@@ -221,6 +221,7 @@ struct obj {
 	uint32_t id2;		/* DEV: idev; VDEV: virt_id; VEVENTQ: viommu */
 	uint32_t id3;		/* DEV: its auto HWPT */
 	uint32_t flags;		/* DEV: mock flags; HWPT: H_*; FAULT: queue */
+	uint64_t seq;		/* when it was recorded: obj_seq() */
 };
 
 #define NR_COOKIES 32
@@ -258,6 +259,7 @@ struct proc {
 	uint32_t stale_cookies[NR_STALE];
 	unsigned int nstale_ids, nstale_fds, nstale_cookies;
 	uint32_t max_id;	/* over every context, for the final sweep */
+	uint64_t obj_seq;	/* objects recorded so far */
 	/*
 	 * The automatic HWPTs the kernel made for attaches to an IOAS (a
 	 * ring): one whose last detach raced with a lookup of its id by
@@ -327,7 +329,9 @@ bool obj_pick(struct thr *t, int kind, int ctx, struct obj *o);
 uint32_t id_pick(struct thr *t, int kind, int ctx);
 void obj_add(struct proc *p, int kind, int ctx, uint32_t id, uint32_t id2,
 	     uint32_t id3, uint32_t flags);
-void obj_gone(struct proc *p, int ctx, uint32_t id);
+uint64_t obj_seq(struct proc *p);
+int table_self_test(void);
+void obj_gone(struct proc *p, int ctx, uint32_t id, uint64_t before);
 void auto_add(struct proc *p, int ctx, uint32_t id);
 bool auto_known(struct proc *p, int ctx, uint32_t id);
 int stale_fd(struct thr *t);

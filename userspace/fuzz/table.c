@@ -10,6 +10,7 @@
  * own descriptors (all above FD_LIMIT).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -316,6 +317,7 @@ void obj_add(struct proc *p, int kind, int ctx, uint32_t id, uint32_t id2,
 		p->objs[i] = (struct obj){
 			.kind = kind, .live = 1, .ctx = ctx, .id = id,
 			.id2 = id2, .id3 = id3, .flags = flags,
+			.seq = ++p->obj_seq,
 		};
 	} else {
 		atomic_fetch_add(&sh->st.untracked, 1);
@@ -355,15 +357,35 @@ bool auto_known(struct proc *p, int ctx, uint32_t id)
 	return found;
 }
 
-/* IOMMU_DESTROY of @id succeeded: whatever the table had under it is gone */
-void obj_gone(struct proc *p, int ctx, uint32_t id)
+/* How many objects the table recorded so far: see obj_gone() */
+uint64_t obj_seq(struct proc *p)
+{
+	uint64_t seq;
+
+	pthread_mutex_lock(&p->lock);
+	seq = p->obj_seq;
+	pthread_mutex_unlock(&p->lock);
+	return seq;
+}
+
+/*
+ * IOMMU_DESTROY of @id succeeded: what the table recorded under it before
+ * the call began (obj_seq() @before) is gone. An entry recorded since may
+ * be a new object that took the freed id (the kernel hands out the lowest
+ * free one) while the destroy was in flight, or the object the destroy
+ * removed: nothing tells which, so it stays, and the teardown's
+ * IOMMU_DESTROY settles it (ENOENT is fine there). Dropping it would leave
+ * a live object the table does not know, which the final sweep reports as
+ * one that outlived what made it.
+ */
+void obj_gone(struct proc *p, int ctx, uint32_t id, uint64_t before)
 {
 	int i;
 
 	pthread_mutex_lock(&p->lock);
 	for (i = 0; i < MAX_OBJS; i++) {
 		if (p->objs[i].live && p->objs[i].ctx == ctx &&
-		    p->objs[i].id == id) {
+		    p->objs[i].id == id && p->objs[i].seq <= before) {
 			p->objs[i].live = 0;
 			p->stale_ids[p->nstale_ids++ % NR_STALE] = id;
 		}
@@ -451,4 +473,56 @@ void ctx_close_all(struct thr *t, int c)
 			close(fd);
 	}
 	logr(t, 0);
+}
+
+/*
+ * --self-test: the table's bookkeeping where threads interleave, replayed
+ * in one thread in the order that once lost an object. 0 if it holds.
+ */
+static int live_with_id(struct proc *p, int ctx, uint32_t id)
+{
+	int i, n = 0;
+
+	for (i = 0; i < MAX_OBJS; i++)
+		n += p->objs[i].live && p->objs[i].ctx == ctx &&
+		     p->objs[i].id == id;
+	return n;
+}
+
+int table_self_test(void)
+{
+	static struct proc p;
+	uint64_t before;
+	int bad = 0;
+
+	proc_init(&p, 0);
+	/*
+	 * Thread A destroys IOAS 5; thread B's IOAS alloc, in flight at the
+	 * same time, gets the freed id 5 and B records it before A's destroy
+	 * returns. A's destroy must not take B's entry with it.
+	 */
+	obj_add(&p, O_IOAS, 0, 5, 0, 0, 0);
+	before = obj_seq(&p);			/* A: IOMMU_DESTROY(5) begins */
+	obj_add(&p, O_IOAS, 0, 5, 0, 0, 0);	/* B: IOMMU_IOAS_ALLOC -> 5 */
+	obj_gone(&p, 0, 5, before);		/* A: it returned 0 */
+	if (live_with_id(&p, 0, 5) != 1) {
+		printf("# table: a destroy dropped an entry recorded while it was in flight (%d left, want 1)\n",
+		       live_with_id(&p, 0, 5));
+		bad++;
+	}
+	/* A destroy that began after B's record takes it */
+	obj_gone(&p, 0, 5, obj_seq(&p));
+	if (live_with_id(&p, 0, 5)) {
+		printf("# table: a destroy kept an entry recorded before it\n");
+		bad++;
+	}
+	/* Another context's id 5 is another object */
+	obj_add(&p, O_IOAS, 1, 5, 0, 0, 0);
+	obj_gone(&p, 0, 5, obj_seq(&p));
+	if (live_with_id(&p, 1, 5) != 1) {
+		printf("# table: a destroy in context 0 dropped context 1's object\n");
+		bad++;
+	}
+	printf("%sok 1 iommufd_fuzz table self-test\n", bad ? "not " : "");
+	return bad;
 }
