@@ -13,6 +13,8 @@
  * (no fault), read from and write to two IOVAs that are not mapped, and then
  * flood the IOMMU with FLOOD more such DMAs (edu_fault [FLOOD], 1000 by
  * default). Then it checks, in TAP:
+ *   - the probe the documentation gives a VMM: IOMMU_GET_HW_INFO says VT-d,
+ *     and the device's sysfs iommu link names its unit (dmarN);
  *   - the mapped DMA moved the data and raised no fault;
  *   - each unmapped DMA left a DMAR fault in the kernel log, with a
  *     first-stage fault reason, the edu's source-id and the IOVA;
@@ -87,6 +89,43 @@ static int open_vfio_cdev(const char *bdf)
 	}
 	closedir(d);
 	return -1;
+}
+
+/*
+ * The probe Documentation/userspace-api/iommufd.rst gives a VMM: the device's
+ * IOMMU is VT-d by IOMMU_GET_HW_INFO, and which unit it is by the device's
+ * sysfs iommu link, which names a /sys/class/iommu/dmarN. @unit gets dmarN.
+ */
+static bool probe_host_iommu(const char *bdf, int iommufd, uint32_t dev_id,
+			     char *unit, size_t len)
+{
+	struct iommu_hw_info_vtd vtd = {};
+	struct iommu_hw_info info = {
+		.size = sizeof(info),
+		.dev_id = dev_id,
+		.data_len = sizeof(vtd),
+		.data_uptr = (uintptr_t)&vtd,
+	};
+	char link[512], target[256], cls[300];
+	const char *base;
+	ssize_t n;
+
+	snprintf(unit, len, "?");
+	if (ioctl(iommufd, IOMMU_GET_HW_INFO, &info) ||
+	    info.out_data_type != IOMMU_HW_INFO_TYPE_INTEL_VTD || !vtd.cap_reg)
+		return false;
+	snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s/iommu", bdf);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n <= 0)
+		return false;
+	target[n] = 0;
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (strlen(base) >= len)
+		return false;
+	memcpy(unit, base, strlen(base) + 1);
+	snprintf(cls, sizeof(cls), "/sys/class/iommu/%.200s", base);
+	return !strncmp(base, "dmar", 4) && !access(cls, F_OK);
 }
 
 static volatile uint8_t *bar0;
@@ -225,12 +264,12 @@ int main(int argc, char **argv)
 	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
 	struct iommu_ioas_map map = { .size = sizeof(map) };
 	int iommufd, dev, reason_r, reason_w;
-	char bdf[256], path[512];
+	char bdf[256], path[512], unit[64];
 	uint16_t cmd = 0;
 	uint8_t *page;
 	char *log;
 
-	printf("TAP version 13\n1..9\n");
+	printf("TAP version 13\n1..10\n");
 	if (!find_pci_dev(EDU_VENDOR, EDU_DEVICE, bdf, sizeof(bdf)))
 		die("no edu device");
 	/* A modular kernel (the debug kernel of make check) */
@@ -250,6 +289,9 @@ int main(int argc, char **argv)
 	bind.iommufd = iommufd;
 	if (ioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, &bind))
 		die("VFIO_DEVICE_BIND_IOMMUFD");
+	ok(probe_host_iommu(bdf, iommufd, bind.out_devid, unit, sizeof(unit)),
+	   "the documented probe: IOMMU_GET_HW_INFO says VT-d, the sysfs iommu link names %s",
+	   unit);
 	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &ioas))
 		die("IOMMU_IOAS_ALLOC");
 	attach.pt_id = ioas.out_ioas_id;
