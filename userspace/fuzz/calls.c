@@ -36,9 +36,13 @@ static int xioctl(struct thr *t, int fd, unsigned long cmd, void *arg)
 {
 	int rc;
 
+	int err;
+
 	arm(t);
 	rc = ioctl(fd, cmd, arg);
+	err = errno;
 	disarm(t);
+	errno = err;
 	return logr(t, rc);
 }
 
@@ -289,8 +293,12 @@ static void c_replace(struct thr *t, int ctx)
 	logc(t, "MOCK_DOMAIN_REPLACE(ctx%d stdev=%u pt=%u)", ctx, cmd.id,
 	     cmd.replace.pt_id);
 	pt = cmd.replace.pt_id;
-	if (!test_cmd(t, fd, &cmd, &pl, true) && cmd.replace.pt_id != pt)
-		auto_add(t->p, ctx, cmd.replace.pt_id);
+	if (!test_cmd(t, fd, &cmd, &pl, true)) {
+		if (cmd.replace.pt_id != pt)
+			auto_add(t->p, ctx, cmd.replace.pt_id);
+	} else if (errno == EFAULT) {
+		auto_maybe(t->p, ctx);
+	}
 	fd_release(t->p, s);
 }
 
@@ -329,9 +337,12 @@ static void c_pasid(struct thr *t, int ctx)
 	logc(t, "PASID_%s(ctx%d stdev=%u pasid=%u pt=%u)", name[k], ctx,
 	     cmd.id, cmd.pasid.pasid, cmd.pasid.pt_id);
 	pt = cmd.pasid.pt_id;
-	if (!test_cmd(t, fd, &cmd, &pl, true) && k != 2 &&
-	    cmd.pasid.pt_id != pt)
-		auto_add(t->p, ctx, cmd.pasid.pt_id);
+	if (!test_cmd(t, fd, &cmd, &pl, true)) {
+		if (k != 2 && cmd.pasid.pt_id != pt)
+			auto_add(t->p, ctx, cmd.pasid.pt_id);
+	} else if (k != 2 && errno == EFAULT) {
+		auto_maybe(t->p, ctx);
+	}
 	fd_release(t->p, s);
 }
 

@@ -61,6 +61,21 @@ static int destroy_known(struct thr *t, int c, int fd)
 }
 
 /*
+ * Whether @id is a paging HWPT: IOMMU_HWPT_SET_DIRTY_TRACKING looks up
+ * only those, and says ENOENT for anything else
+ */
+static bool paging_hwpt(int fd, uint32_t id)
+{
+	struct iommu_hwpt_set_dirty_tracking cmd = {
+		.size = sizeof(cmd),
+		.hwpt_id = id,
+	};
+
+	return !ioctl(fd, IOMMU_HWPT_SET_DIRTY_TRACKING, &cmd) ||
+	       errno != ENOENT;
+}
+
+/*
  * Every id up to past the largest the process saw: IOMMU_DESTROY must find
  * nothing. What it destroys or finds busy was left by a call, or its
  * object outlived the objects it belonged to.
@@ -74,16 +89,29 @@ static int sweep(struct thr *t, int c, int fd)
 	for (pass = 0; pass < 8 && progress; pass++) {
 		progress = false;
 		for (id = 1; id <= last; id++) {
+			bool paging = paging_hwpt(fd, id);
+
 			err = destroy(fd, id);
 			if (err)
 				continue;
 			progress = true;
-			if (auto_known(t->p, c, id)) {
-				/* 7.3 keeps it when a lookup raced its detach */
+			/*
+			 * 7.3 keeps an automatic HWPT when a lookup raced its
+			 * detach: one the kernel reported, or one a replace
+			 * that failed its copy-out may have made
+			 */
+			if (paging && (auto_known(t->p, c, id) ||
+				       auto_maybe_take(t->p, c))) {
 				logc(t, "automatic HWPT %u of context %d left [sweep]",
 				     id, c);
 				logr(t, 0);
 				atomic_fetch_add(&sh->st.autos_left, 1);
+				continue;
+			}
+			if (untracked_take(t->p)) {
+				logc(t, "object %u of context %d made with the table full [sweep]",
+				     id, c);
+				logr(t, 0);
 				continue;
 			}
 			bad++;

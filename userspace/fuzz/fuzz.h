@@ -246,6 +246,12 @@ struct ctx {
 	bool live;
 	int nfds;		/* open fds of the context itself */
 	uint32_t max_id;
+	/*
+	 * Replaces and PASID attaches that failed with EFAULT: the mock
+	 * replaces before it copies the result out, so each may have made
+	 * an automatic HWPT whose id the fuzzer never saw
+	 */
+	unsigned int maybe_autos;
 };
 
 struct proc {
@@ -260,6 +266,7 @@ struct proc {
 	unsigned int nstale_ids, nstale_fds, nstale_cookies;
 	uint32_t max_id;	/* over every context, for the final sweep */
 	uint64_t obj_seq;	/* objects recorded so far */
+	unsigned int untracked;	/* objects made while the table was full */
 	/*
 	 * The automatic HWPTs the kernel made for attaches to an IOAS (a
 	 * ring): one whose last detach raced with a lookup of its id by
@@ -334,6 +341,9 @@ int table_self_test(void);
 void obj_gone(struct proc *p, int ctx, uint32_t id, uint64_t before);
 void auto_add(struct proc *p, int ctx, uint32_t id);
 bool auto_known(struct proc *p, int ctx, uint32_t id);
+void auto_maybe(struct proc *p, int ctx);
+bool auto_maybe_take(struct proc *p, int ctx);
+bool untracked_take(struct proc *p);
 int stale_fd(struct thr *t);
 void cookie_add(struct proc *p, int slot, uint32_t cookie);
 uint32_t cookie_pick(struct thr *t, int slot);

@@ -39,6 +39,7 @@ int ctx_new(struct proc *p, int fd)
 	if (c < MAX_CTX) {
 		p->ctx[c].live = true;
 		p->ctx[c].max_id = 0;
+		p->ctx[c].maybe_autos = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (c == MAX_CTX) {
@@ -198,6 +199,7 @@ int fd_add(struct proc *p, int fd, int kind, int ctx, uint32_t obj,
 		if (!p->ctx[ctx].nfds++) {
 			p->ctx[ctx].live = true;
 			p->ctx[ctx].max_id = 0;
+			p->ctx[ctx].maybe_autos = 0;
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -320,6 +322,7 @@ void obj_add(struct proc *p, int kind, int ctx, uint32_t id, uint32_t id2,
 			.seq = ++p->obj_seq,
 		};
 	} else {
+		p->untracked++;
 		atomic_fetch_add(&sh->st.untracked, 1);
 	}
 	/* The final sweep destroys every id up to the largest seen */
@@ -355,6 +358,40 @@ bool auto_known(struct proc *p, int ctx, uint32_t id)
 		found = p->auto_ctx[i] == ctx && p->autos[i] == id;
 	pthread_mutex_unlock(&p->lock);
 	return found;
+}
+
+/* A call that may have made an automatic HWPT in @ctx failed: see ctx */
+void auto_maybe(struct proc *p, int ctx)
+{
+	pthread_mutex_lock(&p->lock);
+	p->ctx[ctx].maybe_autos++;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* The sweep found an unknown paging HWPT: one of those, if any is left */
+bool auto_maybe_take(struct proc *p, int ctx)
+{
+	bool took;
+
+	pthread_mutex_lock(&p->lock);
+	took = p->ctx[ctx].maybe_autos > 0;
+	if (took)
+		p->ctx[ctx].maybe_autos--;
+	pthread_mutex_unlock(&p->lock);
+	return took;
+}
+
+/* The sweep found an unknown object: one made with the table full, if any */
+bool untracked_take(struct proc *p)
+{
+	bool took;
+
+	pthread_mutex_lock(&p->lock);
+	took = p->untracked > 0;
+	if (took)
+		p->untracked--;
+	pthread_mutex_unlock(&p->lock);
+	return took;
 }
 
 /* How many objects the table recorded so far: see obj_gone() */
